@@ -1,1 +1,45 @@
-fn main() {}
+//! `nff`: train, integrate, solve and verify feature-space mean-field networks.
+//!
+//! Every command accepts `--seed`, `--threads`, `--out DIR`, `--config FILE.toml` and `--quiet`, and writes
+//! `summary.json` (plus `trajectory.csv` / `state.npz` where they apply) into DIR. Errors are one line on
+//! stderr with a non-zero exit status, and leave no partial output directory.
+mod cmd;
+mod common;
+mod output;
+mod setup;
+
+use clap::{Parser, Subcommand};
+
+/// Feature-space mean-field networks: convex formulation and neural feature flow.
+#[derive(Parser, Debug)]
+#[command(name = "nff", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Full-batch scaled gradient descent of a two-level net, DNN or ResNet (math.md §2).
+    Train(cmd::train::TrainArgs),
+    /// Write a built-in dataset to .npz and .csv.
+    Data(cmd::data::DataArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Train(a) => cmd::train::run(a),
+        Command::Data(a) => cmd::data::run(a),
+    };
+    if let Err(e) = result {
+        // One line: the chain of causes joined by ': '.
+        let msg = e
+            .chain()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(": ");
+        eprintln!("error: {msg}");
+        std::process::exit(1);
+    }
+}

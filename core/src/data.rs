@@ -404,7 +404,13 @@ mod tests {
 
     #[test]
     fn data_spec_parses_and_displays() {
-        for s in ["builtin:sine", "builtin:parity", "a/b.npz", "x.CSV", "d.csv"] {
+        for s in [
+            "builtin:sine",
+            "builtin:parity",
+            "a/b.npz",
+            "x.CSV",
+            "d.csv",
+        ] {
             let spec: DataSpec = s.parse().unwrap();
             assert_eq!(spec.to_string(), s);
         }

@@ -164,7 +164,14 @@ impl FirstLayerMap {
         self.check_len("features Z", z.nrows())?;
         let c = self.whitened(z);
         let mut a = Mat::zeros(self.d(), z.ncols());
-        matmul(a.as_mut(), Accum::Replace, self.v.as_ref(), c.as_ref(), 1.0, Par::Seq);
+        matmul(
+            a.as_mut(),
+            Accum::Replace,
+            self.v.as_ref(),
+            c.as_ref(),
+            1.0,
+            Par::Seq,
+        );
         Ok(a)
     }
 
@@ -181,9 +188,23 @@ impl FirstLayerMap {
     pub fn range_residual(&self, z: ColRef<'_, f64>) -> Result<f64> {
         self.check_len("feature z", z.nrows())?;
         let mut c = Mat::zeros(self.rank(), 1);
-        matmul(c.as_mut(), Accum::Replace, self.u.transpose(), z.as_mat(), 1.0, Par::Seq);
+        matmul(
+            c.as_mut(),
+            Accum::Replace,
+            self.u.transpose(),
+            z.as_mat(),
+            1.0,
+            Par::Seq,
+        );
         let mut r = z.as_mat().to_owned();
-        matmul(r.as_mut(), Accum::Add, self.u.as_ref(), c.as_ref(), -1.0, Par::Seq);
+        matmul(
+            r.as_mut(),
+            Accum::Add,
+            self.u.as_ref(),
+            c.as_ref(),
+            -1.0,
+            Par::Seq,
+        );
         Ok(r.norm_l2())
     }
 }
@@ -367,7 +388,11 @@ impl FeatureNet {
         }
         let mats = std::iter::once(&a).chain(&w);
         for (i, mat) in mats.enumerate() {
-            let name = if i == 0 { "A".to_string() } else { format!("W[{}]", i - 1) };
+            let name = if i == 0 {
+                "A".to_string()
+            } else {
+                format!("W[{}]", i - 1)
+            };
             crate::error::ensure_finite(
                 &name,
                 (0..mat.ncols()).flat_map(|j| (0..mat.nrows()).map(move |r| mat[(r, j)])),
@@ -455,7 +480,14 @@ impl FeatureNet {
         } else {
             (Mat::zeros(p.dim(), p.len()), Accum::Replace)
         };
-        matmul(out.as_mut(), accum, hz.as_ref(), self.w[l].as_ref(), 1.0, Par::Seq);
+        matmul(
+            out.as_mut(),
+            accum,
+            hz.as_ref(),
+            self.w[l].as_ref(),
+            1.0,
+            Par::Seq,
+        );
         out
     }
 
@@ -518,9 +550,9 @@ impl FeatureNet {
     pub fn to_network(&self, data: &Dataset) -> Result<Network> {
         if let Some(l) = self.layers.iter().position(|p| !p.is_uniform()) {
             let w = self.layers[l].weights();
-            let (lo, hi) = w
-                .iter()
-                .fold((f64::INFINITY, 0.0_f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+            let (lo, hi) = w.iter().fold((f64::INFINITY, 0.0_f64), |(lo, hi), &x| {
+                (lo.min(x), hi.max(x))
+            });
             return Err(CoreError::invalid(
                 format!("weights of layer {} for a finite network", l + 1),
                 format!("uniform weights 1/m = {:e}", 1.0 / self.width() as f64),
@@ -641,14 +673,27 @@ mod tests {
     fn from_parts_validates_shapes() {
         let p = || EmpiricalMeasure::uniform(Mat::zeros(4, 3)).unwrap();
         let a = Mat::zeros(2, 3);
-        assert!(FeatureNet::from_parts(Arch::Dnn, vec![p(), p()], a.clone(), vec![Mat::zeros(3, 3)], vec![0.0; 3]).is_ok());
+        assert!(FeatureNet::from_parts(
+            Arch::Dnn,
+            vec![p(), p()],
+            a.clone(),
+            vec![Mat::zeros(3, 3)],
+            vec![0.0; 3]
+        )
+        .is_ok());
         let e = FeatureNet::from_parts(Arch::Dnn, vec![p(), p()], a.clone(), vec![], vec![0.0; 3])
             .unwrap_err()
             .to_string();
         assert!(e.contains("1 matrices"), "{e}");
-        let e = FeatureNet::from_parts(Arch::TwoLevel, vec![p(), p()], a.clone(), vec![Mat::zeros(3, 3)], vec![0.0; 3])
-            .unwrap_err()
-            .to_string();
+        let e = FeatureNet::from_parts(
+            Arch::TwoLevel,
+            vec![p(), p()],
+            a.clone(),
+            vec![Mat::zeros(3, 3)],
+            vec![0.0; 3],
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("two-level"), "{e}");
         let e = FeatureNet::from_parts(Arch::Dnn, vec![p()], a.clone(), vec![], vec![0.0; 2])
             .unwrap_err()
@@ -663,12 +708,25 @@ mod tests {
     #[test]
     fn first_layer_map_pseudo_inverse() {
         // Rank-deficient X: two equal columns.
-        let x = Mat::from_fn(5, 3, |i, j| if j == 2 { i as f64 } else { (i * (j + 1)) as f64 * 0.5 + 1.0 });
+        let x = Mat::from_fn(5, 3, |i, j| {
+            if j == 2 {
+                i as f64
+            } else {
+                (i * (j + 1)) as f64 * 0.5 + 1.0
+            }
+        });
         let map = FirstLayerMap::new(x.as_ref()).unwrap();
         assert_eq!(map.rank(), 2);
         let a0 = Mat::from_fn(3, 1, |i, _| [1.0, -2.0, 0.5][i]);
         let mut z = Mat::zeros(5, 1);
-        matmul(z.as_mut(), Accum::Replace, x.as_ref(), a0.as_ref(), 1.0, Par::Seq);
+        matmul(
+            z.as_mut(),
+            Accum::Replace,
+            x.as_ref(),
+            a0.as_ref(),
+            1.0,
+            Par::Seq,
+        );
         let a = map.weights(z.as_ref()).unwrap();
         let cost = map.cost(z.col(0)).unwrap();
         assert!((cost - a.squared_norm_l2()).abs() < 1e-10 * cost);

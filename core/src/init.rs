@@ -368,8 +368,12 @@ fn draw(
     }
     let (m, n) = (shape.m, data.n());
     let mut net = Params::zeros(shape);
-    net.a_mut()
-        .copy_from(normal_mat(&mut rng(seed, "init/A"), shape.d, m, init.sigma_a()));
+    net.a_mut().copy_from(normal_mat(
+        &mut rng(seed, "init/A"),
+        shape.d,
+        m,
+        init.sigma_a(),
+    ));
     let mut report = InitReport {
         init: init.name().into(),
         seed,
@@ -429,7 +433,14 @@ fn min_norm_weights(
     for l in 0..s.n_w() {
         let h = activate(activation, targets[l].as_ref());
         let mut k = Mat::zeros(n, n);
-        matmul(k.as_mut(), Accum::Replace, h.as_ref(), h.transpose(), inv_m, par);
+        matmul(
+            k.as_mut(),
+            Accum::Replace,
+            h.as_ref(),
+            h.transpose(),
+            inv_m,
+            par,
+        );
         let fac = ridged_cholesky(k.as_ref()).map_err(|e| {
             CoreError::numerical(
                 format!("min-norm initialization, layer {}", l + 1),
@@ -438,17 +449,29 @@ fn min_norm_weights(
         })?;
         let xi = normal_mat(&mut rz, n, m, 1.0);
         let mut znext = Mat::zeros(n, m);
-        matmul(znext.as_mut(), Accum::Replace, fac.l.as_ref(), xi.as_ref(), 1.0, par);
+        matmul(
+            znext.as_mut(),
+            Accum::Replace,
+            fac.l.as_ref(),
+            xi.as_ref(),
+            1.0,
+            par,
+        );
         // Y = L^{-T} Ξ = K^{-1} Z_{l+1}: one triangular solve instead of a full one.
         let mut y = xi;
         solve_upper_triangular_in_place(fac.l.transpose(), y.as_mut(), par);
-        matmul(net.w_mut(l), Accum::Replace, h.transpose(), y.as_ref(), 1.0, par);
+        matmul(
+            net.w_mut(l),
+            Accum::Replace,
+            h.transpose(),
+            y.as_ref(),
+            1.0,
+            par,
+        );
         // Residual of (1/m) h(Z_l) W_l against the targets.
         let mut pred = znext.clone();
         matmul(pred.as_mut(), Accum::Add, h.as_ref(), net.w(l), -inv_m, par);
-        let residual = (0..m)
-            .map(|c| pred.col(c).norm_l2())
-            .fold(0.0, f64::max);
+        let residual = (0..m).map(|c| pred.col(c).norm_l2()).fold(0.0, f64::max);
         gram.push(GramReport {
             layer: l + 1,
             rcond: fac.rcond,
@@ -568,11 +591,22 @@ mod tests {
             (mean, var.sqrt())
         };
         let a = net.a();
-        let (ma, sa) = stats((0..3).flat_map(|i| (0..300).map(move |j| a[(i, j)])).collect());
+        let (ma, sa) = stats(
+            (0..3)
+                .flat_map(|i| (0..300).map(move |j| a[(i, j)]))
+                .collect(),
+        );
         assert!(ma.abs() < 0.2 && (sa - 2.0).abs() < 0.15, "{ma} {sa}");
         let w = net.w(0);
-        let (mw, sw) = stats((0..300).flat_map(|i| (0..300).map(move |j| w[(i, j)])).collect());
-        assert!((mw - 0.5).abs() < 0.03 && (sw - 3.0).abs() < 0.03, "{mw} {sw}");
+        let (mw, sw) = stats(
+            (0..300)
+                .flat_map(|i| (0..300).map(move |j| w[(i, j)]))
+                .collect(),
+        );
+        assert!(
+            (mw - 0.5).abs() < 0.03 && (sw - 3.0).abs() < 0.03,
+            "{mw} {sw}"
+        );
         let (mv, sv) = stats(net.v().to_vec());
         assert!(mv.abs() < 0.1 && (sv - 0.5).abs() < 0.06, "{mv} {sv}");
     }
@@ -637,7 +671,8 @@ mod tests {
         let x = Mat::from_fn(7, 3, |i, j| base.x[(i.min(5), j)]);
         let ds = Dataset::new(x, vec![0.0; 7]).unwrap();
         let shape = Shape::new(Arch::Dnn, 3, 40, 3).unwrap();
-        let (f, report) = init_feature_net(shape, &ds, Activation::Tanh, &Init::min_norm(), 2).unwrap();
+        let (f, report) =
+            init_feature_net(shape, &ds, Activation::Tanh, &Init::min_norm(), 2).unwrap();
         assert!(report.ridged());
         for g in &report.gram {
             assert!(g.rcond < RCOND_MIN && g.ridge > 0.0, "{g:?}");

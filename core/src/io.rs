@@ -468,9 +468,8 @@ fn index_of(mut flat: usize, shape: &[usize]) -> String {
 pub fn read_npz(path: impl AsRef<Path>) -> Result<Npz> {
     let path = path.as_ref();
     let file = File::open(path).map_err(|e| CoreError::file(path, format!("cannot open: {e}")))?;
-    let mut archive = zip::ZipArchive::new(BufReader::new(file)).map_err(|e| {
-        CoreError::file(path, format!("not a readable .npz (zip) archive: {e}"))
-    })?;
+    let mut archive = zip::ZipArchive::new(BufReader::new(file))
+        .map_err(|e| CoreError::file(path, format!("not a readable .npz (zip) archive: {e}")))?;
     let mut arrays = BTreeMap::new();
     for index in 0..archive.len() {
         let entry = archive
@@ -666,7 +665,8 @@ pub fn load_data_csv(path: impl AsRef<Path>) -> Result<Dataset> {
     let path = path.as_ref();
     let text =
         fs::read_to_string(path).map_err(|e| CoreError::file(path, format!("cannot read: {e}")))?;
-    let err = |line: usize, message: String| CoreError::file(path, format!("line {line}: {message}"));
+    let err =
+        |line: usize, message: String| CoreError::file(path, format!("line {line}: {message}"));
     let mut width: Option<(usize, usize)> = None; // (columns, line that set it)
     let mut values: Vec<f64> = Vec::new();
     let mut rows = 0usize;
@@ -695,7 +695,10 @@ pub fn load_data_csv(path: impl AsRef<Path>) -> Result<Dataset> {
             Some((cols, first)) if fields.len() != cols => {
                 return Err(err(
                     line_no,
-                    format!("expected {cols} columns (as on line {first}), found {}", fields.len()),
+                    format!(
+                        "expected {cols} columns (as on line {first}), found {}",
+                        fields.len()
+                    ),
                 ));
             }
             Some(_) => {}
@@ -714,7 +717,10 @@ pub fn load_data_csv(path: impl AsRef<Path>) -> Result<Dataset> {
             if !x.is_finite() {
                 return Err(err(
                     line_no,
-                    format!("column {}: expected a finite number, found '{field}'", col + 1),
+                    format!(
+                        "column {}: expected a finite number, found '{field}'",
+                        col + 1
+                    ),
                 ));
             }
             values.push(x);

@@ -387,11 +387,7 @@ impl GridMeasure {
             ));
         }
         if !(r.is_finite() && r > 0.0) {
-            return Err(CoreError::invalid(
-                "grid half-width r",
-                "a finite r > 0",
-                r,
-            ));
+            return Err(CoreError::invalid("grid half-width r", "a finite r > 0", r));
         }
         if n_per_axis == 0 {
             return Err(CoreError::invalid(
@@ -402,7 +398,11 @@ impl GridMeasure {
         }
         if let Some(b) = bias {
             if !b.is_finite() {
-                return Err(CoreError::invalid("grid bias coordinate", "a finite value", b));
+                return Err(CoreError::invalid(
+                    "grid bias coordinate",
+                    "a finite value",
+                    b,
+                ));
             }
         }
         let node = |i: usize| {
@@ -491,7 +491,11 @@ impl GridMeasure {
         }
         if let Some(b) = bias {
             if !b.is_finite() {
-                return Err(CoreError::invalid("grid bias coordinate", "a finite value", b));
+                return Err(CoreError::invalid(
+                    "grid bias coordinate",
+                    "a finite value",
+                    b,
+                ));
             }
         }
         let cols = d + usize::from(bias.is_some());
@@ -689,7 +693,10 @@ mod tests {
         // Atoms 0, 1, 3 on the line: mean 4/3, distances 1, 2, 3.
         let p = EmpiricalMeasure::uniform(Mat::from_fn(1, 3, |_, j| [0.0, 1.0, 3.0][j])).unwrap();
         let mean = 4.0 / 3.0;
-        let var = ((0.0 - mean) * (0.0 - mean) + (1.0 - mean) * (1.0 - mean) + (3.0 - mean) * (3.0 - mean)) / 3.0;
+        let var = ((0.0 - mean) * (0.0 - mean)
+            + (1.0 - mean) * (1.0 - mean)
+            + (3.0 - mean) * (3.0 - mean))
+            / 3.0;
         assert!((p.spread() - f64::sqrt(var)).abs() < 1e-14);
         assert!((p.min_pairwise_distance() - 1.0).abs() < 1e-15);
         let single = EmpiricalMeasure::uniform(Mat::zeros(2, 1)).unwrap();
@@ -704,7 +711,10 @@ mod tests {
         assert_eq!(nodes, vec![-2.0, -1.0, 0.0, 1.0, 2.0]);
         let g = GridMeasure::uniform_grid(2, 1.0, 3, Some(0.5)).unwrap();
         assert_eq!((g.len(), g.dim()), (9, 3));
-        assert_eq!((g.point(1)[0], g.point(1)[1], g.point(1)[2]), (0.0, -1.0, 0.5));
+        assert_eq!(
+            (g.point(1)[0], g.point(1)[1], g.point(1)[2]),
+            (0.0, -1.0, 0.5)
+        );
         assert_eq!((g.point(3)[0], g.point(3)[1]), (-1.0, 0.0));
         assert!(g.integrate(|t| t[0]).abs() < 1e-15);
         assert!((g.mass() - 1.0).abs() < 1e-15);
@@ -727,13 +737,21 @@ mod tests {
 
     #[test]
     fn grid_validation() {
-        let e = GridMeasure::uniform_grid(2, 1.0, 0, None).unwrap_err().to_string();
+        let e = GridMeasure::uniform_grid(2, 1.0, 0, None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("K = 0"), "{e}");
-        let e = GridMeasure::uniform_grid(3, 1.0, 4, None).unwrap_err().to_string();
+        let e = GridMeasure::uniform_grid(3, 1.0, 4, None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("found 3"), "{e}");
-        let e = GridMeasure::uniform_grid(1, -1.0, 4, None).unwrap_err().to_string();
+        let e = GridMeasure::uniform_grid(1, -1.0, 4, None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("-1"), "{e}");
-        let e = GridMeasure::new(Mat::zeros(0, 2), vec![]).unwrap_err().to_string();
+        let e = GridMeasure::new(Mat::zeros(0, 2), vec![])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("K = 0"), "{e}");
         let e = GridMeasure::new(Mat::zeros(2, 1), vec![0.7, 0.7])
             .unwrap_err()

@@ -46,7 +46,11 @@ fn reg_of(k: usize, lambda: f64, q: f64) -> Regularizer {
     match k {
         0 => Regularizer::None,
         1 => Regularizer::L2 { lambda },
-        2 => Regularizer::L2Split { a: lambda, w: 0.5 * lambda, v: 2.0 * lambda },
+        2 => Regularizer::L2Split {
+            a: lambda,
+            w: 0.5 * lambda,
+            v: 2.0 * lambda,
+        },
         _ => Regularizer::GroupL1q { lambda, q },
     }
 }
@@ -57,7 +61,11 @@ fn predicted_directional(vel: &Params, dir: &Params) -> f64 {
     let s = vel.shape();
     let (wa, ww) = s.metric();
     let dot = |r: std::ops::Range<usize>| {
-        vel.as_slice()[r.clone()].iter().zip(&dir.as_slice()[r]).map(|(a, b)| a * b).sum::<f64>()
+        vel.as_slice()[r.clone()]
+            .iter()
+            .zip(&dir.as_slice()[r])
+            .map(|(a, b)| a * b)
+            .sum::<f64>()
     };
     let mut acc = wa * (dot(s.a_range()) + dot(s.v_range()));
     for l in 0..s.n_w() {
@@ -120,9 +128,22 @@ fn energy_identity_holds_to_six_digits() {
         (Arch::Dnn, 3, Regularizer::None),
         (Arch::ResNet, 3, Regularizer::L2 { lambda: 0.1 }),
         (Arch::TwoLevel, 1, Regularizer::L2 { lambda: 0.1 }),
-        (Arch::Dnn, 2, Regularizer::GroupL1q { lambda: 0.05, q: 2.0 }),
+        (
+            Arch::Dnn,
+            2,
+            Regularizer::GroupL1q {
+                lambda: 0.05,
+                q: 2.0,
+            },
+        ),
     ] {
-        let problem = Problem::new(dataset(8, 3, 1, false), Activation::Tanh, Loss::Squared, reg).unwrap();
+        let problem = Problem::new(
+            dataset(8, 3, 1, false),
+            Activation::Tanh,
+            Loss::Squared,
+            reg,
+        )
+        .unwrap();
         let shape = Shape::new(arch, 3, 16, depth).unwrap();
         let net = random_net(shape, 3, 1.0);
         let vel = problem.velocities(&net);
@@ -151,14 +172,23 @@ fn energy_identity_holds_to_six_digits() {
         let fd = (flow(h) - flow(-h)) / (2.0 * h);
         let rel = (fd - predicted).abs() / predicted.abs();
         assert!(predicted < 0.0);
-        assert!(rel < 1e-6, "{arch:?}: dJ/dt {fd} vs {predicted} (rel {rel:e})");
+        assert!(
+            rel < 1e-6,
+            "{arch:?}: dJ/dt {fd} vs {predicted} (rel {rel:e})"
+        );
     }
 }
 
 /// GD with a small step decreases J monotonically.
 #[test]
 fn gd_is_monotone_for_small_steps() {
-    let problem = Problem::new(dataset(10, 2, 5, false), Activation::Tanh, Loss::Squared, Regularizer::L2 { lambda: 0.01 }).unwrap();
+    let problem = Problem::new(
+        dataset(10, 2, 5, false),
+        Activation::Tanh,
+        Loss::Squared,
+        Regularizer::L2 { lambda: 0.01 },
+    )
+    .unwrap();
     let shape = Shape::new(Arch::ResNet, 2, 32, 3).unwrap();
     let mut net = random_net(shape, 9, 1.0);
     let mut ws = Workspace::new(shape, 10);
@@ -200,7 +230,9 @@ fn gd_step_matches_hand_written_equations() {
                     z2[i][k] = if resnet { z1[i][k] + s } else { s };
                 }
             }
-            let yhat: Vec<f64> = (0..2).map(|i| (0..2).map(|k| f64::tanh(z2[i][k]) * v[k]).sum::<f64>() / m).collect();
+            let yhat: Vec<f64> = (0..2)
+                .map(|i| (0..2).map(|k| f64::tanh(z2[i][k]) * v[k]).sum::<f64>() / m)
+                .collect();
             let r: Vec<f64> = (0..2).map(|i| (yhat[i] - y[i]) / n as f64).collect();
             let dt = |z: f64| 1.0 - z.tanh().powi(2);
             // backward
@@ -226,10 +258,13 @@ fn gd_step_matches_hand_written_equations() {
             let mut dw = [[0.0; 2]; 2];
             for j in 0..2 {
                 for k in 0..2 {
-                    dw[j][k] = -(0..2).map(|i| f64::tanh(z1[i][j]) * g2[i][k]).sum::<f64>() - lambda * w[j][k];
+                    dw[j][k] = -(0..2).map(|i| f64::tanh(z1[i][j]) * g2[i][k]).sum::<f64>()
+                        - lambda * w[j][k];
                 }
             }
-            let dv: Vec<f64> = (0..2).map(|k| -(0..2).map(|i| f64::tanh(z2[i][k]) * r[i]).sum::<f64>() - lambda * v[k]).collect();
+            let dv: Vec<f64> = (0..2)
+                .map(|k| -(0..2).map(|i| f64::tanh(z2[i][k]) * r[i]).sum::<f64>() - lambda * v[k])
+                .collect();
             for c in 0..2 {
                 for j in 0..2 {
                     a[c][j] += eta * da[c][j];
@@ -244,7 +279,13 @@ fn gd_step_matches_hand_written_equations() {
         let wm = Mat::from_fn(2, 2, |i, j| w0[i][j]);
         let arch = if resnet { Arch::ResNet } else { Arch::Dnn };
         let mut net = Params::from_blocks(arch, am.as_ref(), &[wm.as_ref()], &v0).unwrap();
-        let problem = Problem::new(Dataset::new(xm, y.to_vec()).unwrap(), Activation::Tanh, Loss::Squared, Regularizer::L2 { lambda }).unwrap();
+        let problem = Problem::new(
+            Dataset::new(xm, y.to_vec()).unwrap(),
+            Activation::Tanh,
+            Loss::Squared,
+            Regularizer::L2 { lambda },
+        )
+        .unwrap();
         let mut ws = Workspace::new(net.shape(), 2);
         let mut vel = Params::zeros(net.shape());
         for _ in 0..3 {
@@ -263,14 +304,23 @@ fn gd_step_matches_hand_written_equations() {
 /// Results do not depend on the thread count (faer GEMMs split over output blocks, not reductions).
 #[test]
 fn velocities_identical_for_one_and_two_threads() {
-    let problem = Problem::new(dataset(32, 3, 2, false), Activation::Tanh, Loss::Squared, Regularizer::L2 { lambda: 0.01 }).unwrap();
+    let problem = Problem::new(
+        dataset(32, 3, 2, false),
+        Activation::Tanh,
+        Loss::Squared,
+        Regularizer::L2 { lambda: 0.01 },
+    )
+    .unwrap();
     let shape = Shape::new(Arch::Dnn, 3, 512, 3).unwrap();
     let net = random_net(shape, 4, 1.0);
     let mut ws = Workspace::new(shape, 32);
     let mut v1 = Params::zeros(shape);
     let mut v2 = Params::zeros(shape);
     problem.velocities_into(&net, &mut ws, &mut v1, faer::Par::Seq);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
     pool.install(|| problem.velocities_into(&net, &mut ws, &mut v2, faer::Par::rayon(2)));
     assert_eq!(v1, v2);
 }

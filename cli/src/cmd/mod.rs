@@ -1,0 +1,3 @@
+//! One module per `nff` command.
+pub mod data;
+pub mod train;
