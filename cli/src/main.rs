@@ -6,7 +6,9 @@
 mod cmd;
 mod common;
 mod output;
+mod plot;
 mod setup;
+mod verify;
 
 use clap::{Parser, Subcommand};
 
@@ -24,6 +26,8 @@ enum Command {
     Train(cmd::train::TrainArgs),
     /// Write a built-in dataset to .npz and .csv.
     Data(cmd::data::DataArgs),
+    /// Run the claims of math.md §6; writes claims.json, report.md, report.html and figures.
+    Verify(cmd::verify::VerifyArgs),
 }
 
 fn main() {
@@ -31,6 +35,7 @@ fn main() {
     let result = match &cli.command {
         Command::Train(a) => cmd::train::run(a),
         Command::Data(a) => cmd::data::run(a),
+        Command::Verify(a) => cmd::verify::run(a),
     };
     if let Err(e) = result {
         // One line: the chain of causes joined by ': '.

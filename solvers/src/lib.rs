@@ -4,8 +4,12 @@
 #![warn(missing_docs)]
 
 pub mod candidates;
+pub mod certificate;
 pub mod conjugate;
+pub mod convexity;
+pub mod deep;
 pub mod error;
+pub mod kkt;
 pub mod lbfgs;
 pub mod linalg;
 pub mod two_level;

@@ -1,3 +1,4 @@
 //! One module per `nff` command.
 pub mod data;
 pub mod train;
+pub mod verify;

@@ -1,0 +1,133 @@
+//! `nff verify`: every claim of math.md §6 as a reproducible check.
+//!
+//! The registry ([`registry`]) lists one module per claim. A claim states what it measures and its pass
+//! rule *before* measuring (the rule is fixed from the mathematics, never tuned to a result), runs at a
+//! `quick` or `full` size, and returns a measured value, the threshold it is compared with, pass/fail,
+//! a detail line and an SVG figure. No claim passes by construction: each measures something the code
+//! could get wrong.
+//!
+//! Outputs (architecture.md): `claims.json`, `report.md`, a self-contained `report.html` (inline SVG)
+//! and one `C*.svg` per claim.
+pub mod report;
+pub mod stats;
+
+mod c01_min_norm;
+mod c02_degeneracy;
+mod c04_energy;
+mod c21_first_layer;
+
+use anyhow::Result;
+use faer::Par;
+use serde::Serialize;
+
+/// The size a claim runs at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Size {
+    /// Small instances: all claims together in a few minutes on 2 cores.
+    Quick,
+    /// The larger sizes of the full report.
+    Full,
+}
+
+impl Size {
+    /// `quick` if quick else `full`.
+    pub fn pick<T>(self, quick: T, full: T) -> T {
+        match self {
+            Self::Quick => quick,
+            Self::Full => full,
+        }
+    }
+}
+
+/// What a claim gets to run with.
+#[derive(Clone, Copy, Debug)]
+pub struct ClaimCtx {
+    /// Base seed (claims derive their own streams from it).
+    pub seed: u64,
+    /// Size.
+    pub size: Size,
+    /// faer parallelism for large kernels.
+    pub par: Par,
+}
+
+/// The fixed description of a claim.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct ClaimInfo {
+    /// `C1`..`C24`.
+    pub id: &'static str,
+    /// Short title.
+    pub title: &'static str,
+    /// What is measured (one sentence; the `value` of the result).
+    pub measures: &'static str,
+    /// The pass rule, stated from the mathematics.
+    pub rule: &'static str,
+}
+
+/// What a claim's run returns.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// Pass or fail.
+    pub passed: bool,
+    /// The headline measured value.
+    pub value: f64,
+    /// The threshold it was compared with.
+    pub threshold: f64,
+    /// A line of supporting numbers.
+    pub detail: String,
+    /// The figure, an SVG document.
+    pub figure: Option<String>,
+}
+
+/// A registered claim.
+pub struct Claim {
+    /// Description.
+    pub info: ClaimInfo,
+    /// The measurement.
+    pub run: fn(&ClaimCtx) -> Result<Outcome>,
+}
+
+/// One row of `claims.json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClaimResult {
+    /// Claim id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Passed.
+    pub passed: bool,
+    /// Measured value.
+    pub value: f64,
+    /// Threshold.
+    pub threshold: f64,
+    /// Supporting numbers (or the error, if the run failed).
+    pub detail: String,
+    /// Figure file name, if any.
+    pub figure: Option<String>,
+    /// Wall time of the claim.
+    pub seconds: f64,
+    /// What is measured.
+    pub measures: String,
+    /// Pass rule.
+    pub rule: String,
+}
+
+/// All claims, in order.
+pub fn registry() -> Vec<Claim> {
+    vec![
+        c01_min_norm::claim(),
+        c02_degeneracy::claim(),
+        c04_energy::claim(),
+        c21_first_layer::claim(),
+    ]
+}
+
+/// The default data of math.md §6: `sine`, $x\sim\mathcal N(0, I/d)$, $y = \sin(3x_1) + \frac12$.
+pub fn sine(n: usize, d: usize, seed: u64) -> Result<nff_core::Dataset> {
+    Ok(nff_core::Dataset::builtin(
+        nff_core::data::BuiltinDataset::Sine,
+        n,
+        d,
+        seed,
+    )?)
+}

@@ -1,0 +1,1787 @@
+//! The repopulated deep program of math.md §4.2–4.4 on finite candidate sets, solved by an augmented
+//! Lagrangian, with a certified Lagrangian lower bound, the network bijection (C15) and KKT residuals.
+//!
+//! # Discretization (explicit)
+//! Layer $\ell = 1..L$ has candidate features $\mathbf z_{\ell,j}\in\mathbb R^N$, $j = 1..n_\ell$ (layer 1:
+//! $\mathbf z_{1,j} = Xa_j$), reference weights $\pi_\ell(j) > 0$ (the discretized $\pi_\ell$; they need not sum to 1),
+//! densities $\rho_\ell(j)\ge0$ and repopulated weights $\tilde u_{\ell+1}(j,k)$, $\tilde u_{L+1}(j)$. Every integral
+//! $\int\cdot\,d\pi_\ell$ becomes $\sum_j\pi_\ell(j)\,\cdot$:
+//! - mass: $\sum_j\pi_\ell(j)\rho_\ell(j) = 1$;
+//! - consistency ($\ell = 1..L-1$, every $k$): $\sum_j\tilde u_{\ell+1}(j,k)\,h(\mathbf z_{\ell,j})\,\pi_\ell(j) = \rho_{\ell+1}(k)\,\mathbf z_{\ell+1,k}$;
+//! - output: $\hat{\mathbf y} = \sum_j\tilde u_{L+1}(j)\,h(\mathbf z_{L,j})\,\pi_L(j)$;
+//! - objective
+//! $$\mathcal R(\hat{\mathbf y}) + \sum_{\ell=1}^{L-1}\lambda_\ell\Big[\sum_k\pi_{\ell+1}(k)\frac{(S^{\rm in}_k)^q}{\rho_{\ell+1}(k)^{q-1}} + \sum_j\pi_\ell(j)\frac{(S^{\rm out}_j)^q}{\rho_\ell(j)^{q-1}}\Big]
+//!   + \lambda_v\sum_j\pi_L(j)\frac{|\tilde u_{L+1}(j)|^q}{\rho_L(j)^{q-1}} + \sum_{\ell=1}^L\sum_j\pi_\ell(j)\big[\beta_\ell\rho_\ell\log\rho_\ell + r_\ell(j)\rho_\ell\big],$$
+//!   $S^{\rm in}_k = \sum_j\pi_\ell(j)|\tilde u_{\ell+1}(j,k)|$, $S^{\rm out}_j = \sum_k\pi_{\ell+1}(k)|\tilde u_{\ell+1}(j,k)|$, first-layer cost
+//!   $r_1(j) = \lambda_a\,\mathbf z_{1,j}^\top(XX^\top)^+\mathbf z_{1,j}/2$ (C21), $r_\ell = 0$ for $\ell\ge2$ (the field is public).
+//!
+//! **Mass variables.** With $p_\ell(j) = \pi_\ell(j)\rho_\ell(j)$, $\hat U_\ell(j,k) = \pi_\ell(j)\pi_{\ell+1}(k)\tilde u_{\ell+1}(j,k)$ and
+//! $\hat v(j) = \pi_L(j)\tilde u_{L+1}(j)$ the program no longer mentions $\pi$ except in the entropy (the
+//! perspectives are 1-homogeneous): $\sum_jp_\ell(j) = 1$, $\sum_j\hat U(j,k)h(\mathbf z_j) = p_{\ell+1}(k)\mathbf z_k$,
+//! $\hat{\mathbf y} = \sum_j\hat v(j)h(\mathbf z_{L,j})$, penalties $\sum_k(\sum_j|\hat U_{jk}|)^q/p_k^{q-1}$ etc., and entropy
+//! $\beta\sum_jp_j\log(p_j/\pi_j)$. The solver works in these variables ([`DeepPoint`] stores the density form).
+//! A width-$m$ DNN is the point $p = 1/m$, $\hat U = W/m^2$, $\hat v = v/m$ (any $\pi$), and there the objective is
+//! exactly its `Regularizer::GroupL1q` objective (C15; the first-layer term needs $a_j\in\mathrm{row}(X)$, true when
+//! $X$ has full column rank).
+//!
+//! **For q = 1 the program is a relaxation** [noticed while deriving]: $\rho^{1-q} = 1$ decouples the penalties
+//! from $\rho$, so $\tilde u$ need not vanish where $\rho$ does and the map back to a network can fail. The
+//! bijection (math.md §4.3 "finite objective ⇒ $\tilde u$ vanishes where $\rho$ does") needs $q > 1$.
+//!
+//! # The Lagrangian lower bound [derived]
+//! Dualize mass ($c_\ell$), consistency ($\boldsymbol\mu_{\ell+1}(k)\in\mathbb R^N$, in mass units) and output
+//! ($\mathbf r^*$), and write each perspective through its conjugate, for $q>1$
+//! $$\frac{S^q}{p^{q-1}} = \sup_{\alpha\ge0}\ \alpha S - p\,\kappa(\alpha),\qquad \kappa(\alpha) = (q-1)(\alpha/q)^{q/(q-1)},$$
+//! (attained at $\alpha = q(S/p)^{q-1}$; for $q = 1$, $\kappa = 0$ on $[0,1]$ and $+\infty$ beyond). Fixing any $\alpha\ge0$
+//! lower-bounds the objective by a function linear in $(|\hat U|, p, |\hat v|)$, whose infimum is explicit. The result:
+//! for **any** $\mathbf r^*$, $\boldsymbol\mu$ and $\alpha\ge0$ with
+//! $$|\boldsymbol\mu_{\ell+1}(k)^\top h(\mathbf z_{\ell,j})|\le\lambda_\ell\big(\alpha^{\rm in}_{\ell+1}(k) + \alpha^{\rm out}_\ell(j)\big),\qquad
+//!   |\mathbf r^{*\top}h(\mathbf z_{L,j})|\le\lambda_v\,\alpha^v(j),$$
+//! the value
+//! $$D = -F^*(\mathbf r^*) + \sum_\ell\begin{cases}\min_jE_\ell(j) & \beta_\ell = 0\\ -\beta_\ell\log\sum_j\pi_\ell(j)e^{-E_\ell(j)/\beta_\ell - 1} - \beta_\ell & \beta_\ell>0\end{cases}$$
+//! $$E_\ell(j) = r_\ell(j) - \boldsymbol\mu_\ell(j)^\top\mathbf z_{\ell,j} - \lambda_{\ell-1}\kappa(\alpha^{\rm in}_\ell(j)) - \lambda_\ell\kappa(\alpha^{\rm out}_\ell(j)) - [\ell = L]\lambda_v\kappa(\alpha^v(j))$$
+//! (terms absent at the ends: no $\boldsymbol\mu_1$, no $\alpha^{\rm in}_1$, no $\alpha^{\rm out}_L$) is a **certified lower bound** on the
+//! optimum (the $c_\ell$ have been maximized out in closed form). $E_\ell$ is exactly the density function of
+//! math.md §4.4 (with $\alpha$ at its optimal value it reads $\beta(\log\rho+1) + r_\ell - (q-1)[\lambda(S^{\rm in}/\rho)^q + \lambda(S^{\rm out}/\rho)^q] - \boldsymbol\mu^\top\mathbf z + c$);
+//! dual feasibility for $\beta = 0$ is the density condition "$\ge$ off the support, $=$ on it".
+//! [`DeepProgram::dual_bound`] takes $\alpha$ from the primal point and repairs the coverage constraints by raising
+//! $\alpha^{\rm out}$ of unused features, then $\alpha^{\rm in}$ (for $q = 1$: by scaling $\boldsymbol\mu_k$, $\mathbf r^*$ into the box).
+//!
+//! # The solver
+//! Split $\hat U = \hat U^+ - \hat U^-$, $\hat v = \hat v^+ - \hat v^-$, all variables $\ge0$. Augmented Lagrangian
+//! $L_\sigma = f + \sum_\ell(c_\ell m_\ell + \frac\sigma2m_\ell^2) + \sum_{\ell,k}(\boldsymbol\mu_k^\top e_k + \frac\sigma2\|e_k\|^2)$ with mass residuals $m_\ell$
+//! and consistency residuals $e_k$; the inner problem (bounds only) is solved by the projected L-BFGS of
+//! [`crate::lbfgs`]. The perspectives are smoothed as $S^q/(p+\varepsilon)^{q-1}$ with $\varepsilon\downarrow\varepsilon_{\min}$ over the
+//! outer iterations (a convex under-estimate; the reported objective is always the exact one). Updates
+//! $\boldsymbol\mu\leftarrow\boldsymbol\mu + \sigma e$, $c\leftarrow c + \sigma m$; $\sigma\times10$ when the residual did not shrink by 4×. At the end
+//! weights touching a feature with $p = 0$ are set to 0 (so the exact objective is finite), then residuals, the
+//! exact objective, the KKT (dual) residual and the lower bound are evaluated at that point.
+use crate::conjugate::{risk_conjugate, xlogx};
+use crate::convexity::perspective_pow;
+use crate::error::{ensure_finite, ensure_nonneg, Result, SolverError};
+use crate::lbfgs::{self, LbfgsOptions, Termination};
+use crate::linalg::pinv;
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatMut, MatRef, Par};
+use nff_core::network::Workspace;
+use nff_core::{rng, Activation, Arch, Dataset, Loss, Network, Problem, Regularizer};
+use serde::Serialize;
+use std::time::Instant;
+
+/// Candidate features per layer and reference weights $\pi_\ell$.
+#[derive(Clone, Debug)]
+pub struct DeepCandidates {
+    /// First-layer weights of the layer-1 candidates, $d\times n_1$ ($\mathbf z_{1,j} = Xa_j$).
+    pub a: Mat<f64>,
+    /// Features of every layer, $N\times n_\ell$ (layer 1 is $XA$).
+    pub z: Vec<Mat<f64>>,
+    /// Reference weights $\pi_\ell(j) > 0$.
+    pub pi: Vec<Vec<f64>>,
+    /// How many leading candidates of each layer are particles of a network (0 if none).
+    pub n_particles: Vec<usize>,
+}
+
+impl DeepCandidates {
+    /// Candidates from first-layer weights $a$ ($d\times n_1$), the features of layers $2..L$ and weights
+    /// $\pi$ (`None`: uniform $1/n_\ell$).
+    pub fn new(
+        data: &Dataset,
+        a: Mat<f64>,
+        middle: Vec<Mat<f64>>,
+        pi: Option<Vec<Vec<f64>>>,
+    ) -> Result<Self> {
+        data.validate()?;
+        if a.nrows() != data.d() {
+            return Err(SolverError::shape(
+                "first-layer candidate weights a",
+                format!("{} rows (the data's input dimension)", data.d()),
+                format!("{} rows", a.nrows()),
+            ));
+        }
+        let mut z = vec![data.x.as_ref() * a.as_ref()];
+        z.extend(middle);
+        let pi = pi.unwrap_or_else(|| {
+            z.iter()
+                .map(|zl| vec![1.0 / zl.ncols().max(1) as f64; zl.ncols()])
+                .collect()
+        });
+        let c = Self {
+            a,
+            n_particles: vec![0; z.len()],
+            z,
+            pi,
+        };
+        c.validate(data.n())?;
+        Ok(c)
+    }
+
+    /// Candidates = the particles of a DNN or two-level network (first in each layer) plus `fresh`
+    /// samples per layer, $\pi$ uniform. Fresh first-layer candidates are $Xa$ with $a\sim\mathcal N(0, s^2I)$, $s$ the
+    /// root-mean-square entry of $A$; fresh middle features are $\mathcal N(0, C_\ell + 10^{-3}\bar cI)$ with $C_\ell$ the
+    /// empirical second moment $\frac1m Z_\ell Z_\ell^\top$ of the layer's particles [guess: a natural full-support law].
+    pub fn from_network(problem: &Problem, net: &Network, fresh: usize, seed: u64) -> Result<Self> {
+        problem.check_network(net)?;
+        let s = net.shape();
+        if s.arch == Arch::ResNet {
+            return Err(SolverError::invalid(
+                "architecture",
+                "a standard DNN or two-level network (the §4.2 program has no skip connections)",
+                s.arch,
+            ));
+        }
+        let (n, m, d) = (problem.n(), s.m, s.d);
+        let mut ws = Workspace::new(s, n);
+        problem.forward_into(net, &mut ws, Par::Seq);
+        let mut r = rng::rng(seed, "deep-candidates");
+        let a_rms = (net.a().squared_norm_l2() / (d * m) as f64)
+            .sqrt()
+            .max(1e-3);
+        let a = Mat::from_fn(
+            d,
+            m + fresh,
+            |i, j| {
+                if j < m {
+                    net.a()[(i, j)]
+                } else {
+                    0.0
+                }
+            },
+        );
+        let mut a = a;
+        for j in m..m + fresh {
+            for i in 0..d {
+                a[(i, j)] = a_rms * rng::normal(&mut r);
+            }
+        }
+        let mut middle = Vec::new();
+        for l in 1..s.depth {
+            let zl = ws.z(l);
+            let mut cov = Mat::<f64>::zeros(n, n);
+            matmul(
+                cov.as_mut(),
+                Accum::Replace,
+                zl,
+                zl.transpose(),
+                1.0 / m as f64,
+                Par::Seq,
+            );
+            let mean_diag = (0..n).map(|i| cov[(i, i)]).sum::<f64>() / n as f64;
+            for i in 0..n {
+                cov[(i, i)] += 1e-3 * mean_diag.max(1e-12);
+            }
+            let chol = cov.llt(faer::Side::Lower).map_err(|e| {
+                SolverError::numerical("fresh feature covariance", format!("{e:?}"))
+            })?;
+            let lmat = chol.L().to_owned();
+            let mut zf = Mat::<f64>::zeros(n, m + fresh);
+            for j in 0..m {
+                for i in 0..n {
+                    zf[(i, j)] = zl[(i, j)];
+                }
+            }
+            for j in m..m + fresh {
+                let g: Vec<f64> = (0..n).map(|_| rng::normal(&mut r)).collect();
+                for i in 0..n {
+                    zf[(i, j)] = (0..=i).map(|c| lmat[(i, c)] * g[c]).sum();
+                }
+            }
+            middle.push(zf);
+        }
+        let mut c = Self::new(&problem.data, a, middle, None)?;
+        // Layer 1 features of the particles exactly as the network computes them.
+        for j in 0..m {
+            for i in 0..n {
+                c.z[0][(i, j)] = ws.z(0)[(i, j)];
+            }
+        }
+        c.n_particles = vec![m; s.depth];
+        Ok(c)
+    }
+
+    /// Number of layers $L$.
+    pub fn depth(&self) -> usize {
+        self.z.len()
+    }
+    /// Candidates per layer $n_\ell$.
+    pub fn sizes(&self) -> Vec<usize> {
+        self.z.iter().map(|z| z.ncols()).collect()
+    }
+
+    fn validate(&self, n: usize) -> Result<()> {
+        if self.z.is_empty() {
+            return Err(SolverError::invalid("candidate layers", "L >= 1", 0));
+        }
+        if self.pi.len() != self.z.len() || self.n_particles.len() != self.z.len() {
+            return Err(SolverError::shape(
+                "reference weights pi",
+                format!("{} layers", self.z.len()),
+                format!("{} layers", self.pi.len()),
+            ));
+        }
+        for (l, (zl, pl)) in self.z.iter().zip(&self.pi).enumerate() {
+            if zl.ncols() == 0 {
+                return Err(SolverError::invalid(
+                    format!("candidate set of layer {}", l + 1),
+                    "at least one candidate",
+                    "0 candidates",
+                ));
+            }
+            if zl.nrows() != n {
+                return Err(SolverError::shape(
+                    format!("features of layer {}", l + 1),
+                    format!("{n} rows (one per data point)"),
+                    format!("{} rows", zl.nrows()),
+                ));
+            }
+            if pl.len() != zl.ncols() {
+                return Err(SolverError::shape(
+                    format!("reference weights of layer {}", l + 1),
+                    format!("{} entries", zl.ncols()),
+                    format!("{} entries", pl.len()),
+                ));
+            }
+            ensure_finite(
+                &format!("features of layer {}", l + 1),
+                (0..zl.ncols()).flat_map(|j| (0..n).map(move |i| zl[(i, j)])),
+            )?;
+            if let Some(x) = pl.iter().find(|x| !(x.is_finite() && **x > 0.0)) {
+                return Err(SolverError::invalid(
+                    format!("reference weights of layer {}", l + 1),
+                    "finite values > 0 (full support)",
+                    x,
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Strengths of the deep program.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct DeepConfig {
+    /// $\lambda_a$: first-layer cost $r_1 = \lambda_a\mathbf z^\top(XX^\top)^+\mathbf z/2$.
+    pub lambda_a: f64,
+    /// $\lambda_\ell$, $\ell = 1..L-1$ (middle layers, multiplying $R^{\rm in}_{\ell+1} + R^{\rm out}_{\ell+1}$).
+    pub lambda_w: Vec<f64>,
+    /// $\lambda_v$ (the $\lambda_L$ of $R_{L+1}$).
+    pub lambda_v: f64,
+    /// Exponent $q\ge1$.
+    pub q: f64,
+    /// Entropies $\beta_\ell\ge0$, $\ell = 1..L$.
+    pub beta: Vec<f64>,
+}
+
+impl DeepConfig {
+    /// The strengths matching `Regularizer::GroupL1q { lambda, q }` on a depth-`depth` network (no entropy).
+    pub fn group_l1q(lambda: f64, q: f64, depth: usize) -> Self {
+        Self {
+            lambda_a: lambda,
+            lambda_w: vec![lambda; depth.saturating_sub(1)],
+            lambda_v: lambda,
+            q,
+            beta: vec![0.0; depth],
+        }
+    }
+}
+
+/// A point of the deep program in the density form of math.md §4.2.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DeepPoint {
+    /// $\rho_\ell$, one vector per layer.
+    pub rho: Vec<Vec<f64>>,
+    /// $\tilde u_{\ell+1}$ for $\ell = 1..L-1$, each $n_\ell\times n_{\ell+1}$ column-major (`u[l][j + k * n_l]`).
+    pub u: Vec<Vec<f64>>,
+    /// $\tilde u_{L+1}$.
+    pub v: Vec<f64>,
+}
+
+/// Multipliers of the deep program.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DeepMultipliers {
+    /// $\boldsymbol\mu_{\ell+1}$ for $\ell = 1..L-1$, each $N\times n_{\ell+1}$ column-major (mass units: the constraint
+    /// $\sum_j\hat U_{jk}h(\mathbf z_j) - p_k\mathbf z_k$; at a network point they are its backward features $G_{\ell+1}$).
+    pub mu: Vec<Vec<f64>>,
+    /// Mass multipliers $c_\ell$.
+    pub c: Vec<f64>,
+    /// Output multiplier $\mathbf r^*$ (the residual at the optimum).
+    pub r: Vec<f64>,
+}
+
+/// Options of [`DeepProgram::solve`].
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct DeepOptions {
+    /// Target primal residual (density units, $\infty$-norm).
+    pub tol_primal: f64,
+    /// Target dual residual (projected gradient of the Lagrangian in mass variables, $\infty$-norm).
+    pub tol_dual: f64,
+    /// Outer (multiplier) iterations.
+    pub max_outer: usize,
+    /// Inner L-BFGS iterations per outer iteration.
+    pub max_inner: usize,
+    /// Initial penalty $\sigma$.
+    pub sigma0: f64,
+    /// Initial perspective smoothing $\varepsilon$.
+    pub eps0: f64,
+    /// Final perspective smoothing $\varepsilon_{\min}$.
+    pub eps_min: f64,
+    /// L-BFGS memory.
+    pub memory: usize,
+}
+
+impl Default for DeepOptions {
+    fn default() -> Self {
+        Self {
+            tol_primal: 1e-8,
+            tol_dual: 1e-7,
+            max_outer: 60,
+            max_inner: 3000,
+            sigma0: 10.0,
+            eps0: 1e-4,
+            eps_min: 1e-14,
+            memory: 20,
+        }
+    }
+}
+
+/// Dual-side numbers of a point: the certified lower bound and the density values.
+#[derive(Clone, Debug, Serialize)]
+pub struct DualBound {
+    /// The certified lower bound $D$ on the optimum ($-\infty$ if no feasible repair exists, e.g. a
+    /// zero $\lambda$ with nonzero coupling).
+    pub value: f64,
+    /// $E_\ell(j)$ for every candidate (the density function of §4.4 without $c_\ell$).
+    pub density: Vec<Vec<f64>>,
+    /// How much the coverage constraints had to be repaired ($\max$ increase of an $\alpha$, or for
+    /// $q = 1$ the largest shrink factor deficit $1 - \theta$).
+    pub repair: f64,
+}
+
+/// KKT residuals at a point with given multipliers (mass variables).
+#[derive(Clone, Debug, Serialize)]
+pub struct DeepKkt {
+    /// $\max$ over weights of the stationarity residual
+    /// $|\lambda q[(S^{\rm in}_k/p_k)^{q-1} + (S^{\rm out}_j/p_j)^{q-1}]\operatorname{sign}\hat U_{jk} + \boldsymbol\mu_k^\top h_j|$ where
+    /// $\hat U_{jk}\ne0$, and $(|\boldsymbol\mu_k^\top h_j| - \lambda q[\dots])_+$ where $\hat U_{jk} = 0$, over pairs of supported features.
+    pub weight: f64,
+    /// The same for the output weights with $\mathbf r^*$.
+    pub output: f64,
+    /// Per layer: $\max - \min$ of $E_\ell$ over the support (0 at a KKT point).
+    pub density_spread: Vec<f64>,
+    /// Per layer: $(\min_{\rm support}E_\ell - \min_{\rm off}E_\ell)_+$ (> 0: an unused candidate is cheaper).
+    pub density_violation: Vec<f64>,
+    /// Per layer: spread $(\max - \min)/\max$ of the outgoing usage $S^{\rm out}_j/p_j$ on the support (C23).
+    pub usage_spread: Vec<f64>,
+}
+
+/// The result of a deep solve.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeepSolution {
+    /// The exact objective at the returned point.
+    pub objective: f64,
+    /// The certified lower bound on the optimum.
+    pub dual_bound: f64,
+    /// `objective - dual_bound` (not a certificate unless the primal residual is ~0).
+    pub gap: f64,
+    /// `gap / |objective|`.
+    pub relative_gap: f64,
+    /// Max constraint violation in density units.
+    pub primal_residual: f64,
+    /// Max feature-consistency violation of the mapped network, $\max_{k:p_k>0}\|e_k\|_\infty/p_k$.
+    pub feature_residual: f64,
+    /// Projected gradient of the Lagrangian ($\infty$-norm, mass variables).
+    pub dual_residual: f64,
+    /// KKT residuals.
+    pub kkt: DeepKkt,
+    /// The point.
+    pub point: DeepPoint,
+    /// The multipliers.
+    pub multipliers: DeepMultipliers,
+    /// Predictions on the training points.
+    pub predictions: Vec<f64>,
+    /// Outer iterations.
+    pub outer_iterations: usize,
+    /// Inner L-BFGS iterations, total.
+    pub inner_iterations: usize,
+    /// L-BFGS memory resets (non-descent directions, failed line searches), total.
+    pub lbfgs_resets: usize,
+    /// Wall time, seconds.
+    pub seconds: f64,
+    /// Why the solver stopped.
+    pub termination: Termination,
+}
+
+/// A network recovered from a point of the program (§4.3 bijection), with the masses it was built from.
+#[derive(Clone, Debug)]
+pub struct MappedNetwork {
+    /// A width-$m$ network computing the same features and predictions (masses absorbed into the weights:
+    /// $W'_{jk} = m\,p_j w_{jk}$, $v'_j = m\,p_jv_j$; unused slots are zero units).
+    pub net: Network,
+    /// Masses $p_\ell(j) = \pi_\ell(j)\rho_\ell(j)$ of the units kept (in network order).
+    pub masses: Vec<Vec<f64>>,
+    /// Candidate index of each kept unit.
+    pub index: Vec<Vec<usize>>,
+    /// The weights in the original parameterization, $w_{\ell+1}(j,k) = \tilde u/(\rho_\ell\rho_{\ell+1})$ between kept units.
+    pub w_original: Vec<Mat<f64>>,
+    /// $v(j) = \tilde u_{L+1}(j)/\rho_L(j)$ on kept units.
+    pub v_original: Vec<f64>,
+}
+
+/// The deep program: data, activation, loss, candidates and strengths (validated).
+#[derive(Clone, Debug)]
+pub struct DeepProgram {
+    loss: Loss,
+    activation: Activation,
+    x: Mat<f64>,
+    y: Vec<f64>,
+    cand: DeepCandidates,
+    cfg: DeepConfig,
+    /// $h(\mathbf z)$ per layer ($N\times n_\ell$).
+    h: Vec<Mat<f64>>,
+    /// Linear feature costs $r_\ell(j)$ (layer 1: $\lambda_a$ times the min-norm cost).
+    pub cost: Vec<Vec<f64>>,
+}
+
+/// Offsets of the blocks of the split variable vector (mass variables).
+#[derive(Clone, Debug)]
+struct Layout {
+    n: Vec<usize>,
+    rho: Vec<usize>,
+    up: Vec<usize>,
+    um: Vec<usize>,
+    vp: usize,
+    vm: usize,
+    len: usize,
+}
+
+impl Layout {
+    fn new(n: &[usize]) -> Self {
+        let mut off = 0;
+        let mut rho = Vec::new();
+        for &nl in n {
+            rho.push(off);
+            off += nl;
+        }
+        let (mut up, mut um) = (Vec::new(), Vec::new());
+        for l in 0..n.len() - 1 {
+            up.push(off);
+            off += n[l] * n[l + 1];
+            um.push(off);
+            off += n[l] * n[l + 1];
+        }
+        let vp = off;
+        off += n[n.len() - 1];
+        let vm = off;
+        off += n[n.len() - 1];
+        Self {
+            n: n.to_vec(),
+            rho,
+            up,
+            um,
+            vp,
+            vm,
+            len: off,
+        }
+    }
+    fn nl(&self) -> usize {
+        self.n.len()
+    }
+}
+
+/// A point in mass variables (signed).
+#[derive(Clone, Debug)]
+struct Mass {
+    p: Vec<Vec<f64>>,
+    u: Vec<Mat<f64>>,
+    v: Vec<f64>,
+}
+
+/// $\kappa(\alpha) = (q-1)(\alpha/q)^{q/(q-1)}$ (for $q = 1$: 0).
+fn kappa(alpha: f64, q: f64) -> f64 {
+    if q == 1.0 {
+        0.0
+    } else {
+        (q - 1.0) * (alpha / q).powf(q / (q - 1.0))
+    }
+}
+
+/// Perspective $S^q/(p+\varepsilon)^{q-1}$ with derivatives in $S$ and $p$ (exact conventions at $\varepsilon = 0$).
+fn persp(s: f64, p: f64, q: f64, eps: f64) -> (f64, f64, f64) {
+    if q == 1.0 {
+        return (s, 1.0, 0.0);
+    }
+    let t = p + eps;
+    if t <= 0.0 {
+        return if s == 0.0 {
+            (0.0, 0.0, 0.0)
+        } else {
+            (f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY)
+        };
+    }
+    let ratio = s / t;
+    let rq1 = ratio.powf(q - 1.0);
+    (s * rq1, q * rq1, (1.0 - q) * rq1 * ratio)
+}
+
+impl DeepProgram {
+    /// A validated program. Errors: invalid data, candidate shapes, $\lambda$'s negative or NaN, $q<1$,
+    /// $\beta$'s negative, lengths of `lambda_w` ($L-1$) or `beta` ($L$) wrong, logistic labels not $\pm1$.
+    pub fn new(
+        data: &Dataset,
+        activation: Activation,
+        loss: Loss,
+        cand: DeepCandidates,
+        cfg: DeepConfig,
+    ) -> Result<Self> {
+        data.validate()?;
+        let n = data.n();
+        cand.validate(n)?;
+        let depth = cand.depth();
+        if cand.a.nrows() != data.d() || cand.a.ncols() != cand.z[0].ncols() {
+            return Err(SolverError::shape(
+                "first-layer candidate weights a",
+                format!("({}, {})", data.d(), cand.z[0].ncols()),
+                format!("({}, {})", cand.a.nrows(), cand.a.ncols()),
+            ));
+        }
+        if cfg.lambda_w.len() != depth - 1 {
+            return Err(SolverError::shape(
+                "middle-layer strengths lambda_w",
+                format!("{} entries (L - 1)", depth - 1),
+                format!("{} entries", cfg.lambda_w.len()),
+            ));
+        }
+        if cfg.beta.len() != depth {
+            return Err(SolverError::shape(
+                "entropies beta",
+                format!("{depth} entries (L)"),
+                format!("{} entries", cfg.beta.len()),
+            ));
+        }
+        ensure_nonneg("lambda_a", cfg.lambda_a)?;
+        ensure_nonneg("lambda_v", cfg.lambda_v)?;
+        for &l in &cfg.lambda_w {
+            ensure_nonneg("lambda_w", l)?;
+        }
+        for &b in &cfg.beta {
+            ensure_nonneg("beta", b)?;
+        }
+        if !(cfg.q.is_finite() && cfg.q >= 1.0) {
+            return Err(SolverError::invalid(
+                "exponent q",
+                "a finite value >= 1",
+                cfg.q,
+            ));
+        }
+        if loss == Loss::Logistic {
+            if let Some(y) = data.y.iter().find(|&&y| y != 1.0 && y != -1.0) {
+                return Err(SolverError::invalid(
+                    "targets for the logistic loss",
+                    "labels in {-1, +1}",
+                    y,
+                ));
+            }
+        }
+        let h = cand
+            .z
+            .iter()
+            .map(|zl| Mat::from_fn(zl.nrows(), zl.ncols(), |i, j| activation.value(zl[(i, j)])))
+            .collect();
+        let xp = pinv(data.x.as_ref())
+            .ok_or_else(|| SolverError::numerical("pseudo-inverse of X", "SVD failed"))?;
+        let amin = xp.as_ref() * cand.z[0].as_ref();
+        let mut cost: Vec<Vec<f64>> = cand.z.iter().map(|zl| vec![0.0; zl.ncols()]).collect();
+        for j in 0..amin.ncols() {
+            let sq: f64 = (0..amin.nrows()).map(|i| amin[(i, j)].powi(2)).sum();
+            cost[0][j] = cfg.lambda_a * 0.5 * sq;
+        }
+        Ok(Self {
+            loss,
+            activation,
+            x: data.x.clone(),
+            y: data.y.clone(),
+            cand,
+            cfg,
+            h,
+            cost,
+        })
+    }
+
+    /// The program of a trained network with `Regularizer::GroupL1q { lambda, q }`: candidates are its
+    /// particles plus `fresh` samples per layer ([`DeepCandidates::from_network`]), strengths
+    /// [`DeepConfig::group_l1q`]. Returns the program and the network's point.
+    pub fn from_network(
+        problem: &Problem,
+        net: &Network,
+        fresh: usize,
+        seed: u64,
+    ) -> Result<(Self, DeepPoint)> {
+        let (lambda, q) = match problem.reg {
+            Regularizer::GroupL1q { lambda, q } => (lambda, q),
+            other => {
+                return Err(SolverError::invalid(
+                    "regularizer",
+                    "GroupL1q (the convex-compatible group norms of §4.3)",
+                    format!("{other:?}"),
+                ))
+            }
+        };
+        let cand = DeepCandidates::from_network(problem, net, fresh, seed)?;
+        let depth = cand.depth();
+        let prog = Self::new(
+            &problem.data,
+            problem.activation,
+            problem.loss,
+            cand,
+            DeepConfig::group_l1q(lambda, q, depth),
+        )?;
+        let point = prog.point_from_network(net)?;
+        Ok((prog, point))
+    }
+
+    /// Number of layers $L$.
+    pub fn depth(&self) -> usize {
+        self.cand.depth()
+    }
+    /// Candidates per layer.
+    pub fn sizes(&self) -> Vec<usize> {
+        self.cand.sizes()
+    }
+    /// The candidates.
+    pub fn candidates(&self) -> &DeepCandidates {
+        &self.cand
+    }
+    /// The strengths.
+    pub fn config(&self) -> &DeepConfig {
+        &self.cfg
+    }
+    fn n(&self) -> usize {
+        self.y.len()
+    }
+    fn lambda_layer(&self, l: usize) -> f64 {
+        self.cfg.lambda_w[l]
+    }
+
+    fn check_point(&self, pt: &DeepPoint) -> Result<()> {
+        let sizes = self.sizes();
+        let depth = sizes.len();
+        let bad = pt.rho.len() != depth
+            || pt.u.len() != depth - 1
+            || pt.v.len() != sizes[depth - 1]
+            || pt.rho.iter().zip(&sizes).any(|(r, &n)| r.len() != n)
+            || pt
+                .u
+                .iter()
+                .enumerate()
+                .any(|(l, u)| u.len() != sizes[l] * sizes[l + 1]);
+        if bad {
+            return Err(SolverError::shape(
+                "deep program point",
+                format!(
+                    "rho lengths {sizes:?}, u blocks n_l*n_(l+1), v length {}",
+                    sizes[depth - 1]
+                ),
+                format!(
+                    "rho lengths {:?}, u lengths {:?}, v length {}",
+                    pt.rho.iter().map(|r| r.len()).collect::<Vec<_>>(),
+                    pt.u.iter().map(|r| r.len()).collect::<Vec<_>>(),
+                    pt.v.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn to_mass(&self, pt: &DeepPoint) -> Mass {
+        let pi = &self.cand.pi;
+        let sizes = self.sizes();
+        let p = pt
+            .rho
+            .iter()
+            .zip(pi)
+            .map(|(r, w)| r.iter().zip(w).map(|(a, b)| a * b).collect())
+            .collect();
+        let u = (0..sizes.len() - 1)
+            .map(|l| {
+                Mat::from_fn(sizes[l], sizes[l + 1], |j, k| {
+                    pt.u[l][j + k * sizes[l]] * pi[l][j] * pi[l + 1][k]
+                })
+            })
+            .collect();
+        let last = sizes.len() - 1;
+        let v = pt.v.iter().zip(&pi[last]).map(|(a, b)| a * b).collect();
+        Mass { p, u, v }
+    }
+
+    fn from_mass(&self, m: &Mass) -> DeepPoint {
+        let pi = &self.cand.pi;
+        let sizes = self.sizes();
+        let rho =
+            m.p.iter()
+                .zip(pi)
+                .map(|(r, w)| r.iter().zip(w).map(|(a, b)| a / b).collect())
+                .collect();
+        let u = (0..sizes.len() - 1)
+            .map(|l| {
+                let mut out = vec![0.0; sizes[l] * sizes[l + 1]];
+                for k in 0..sizes[l + 1] {
+                    for j in 0..sizes[l] {
+                        out[j + k * sizes[l]] = m.u[l][(j, k)] / (pi[l][j] * pi[l + 1][k]);
+                    }
+                }
+                out
+            })
+            .collect();
+        let last = sizes.len() - 1;
+        let v = m.v.iter().zip(&pi[last]).map(|(a, b)| a / b).collect();
+        DeepPoint { rho, u, v }
+    }
+
+    /// Predictions $\hat{\mathbf y} = \sum_j\tilde u_{L+1}(j)h(\mathbf z_{L,j})\pi_L(j)$.
+    pub fn predictions(&self, pt: &DeepPoint) -> Result<Vec<f64>> {
+        self.check_point(pt)?;
+        Ok(self.predict_mass(&self.to_mass(pt).v))
+    }
+
+    fn predict_mass(&self, v: &[f64]) -> Vec<f64> {
+        let hl = &self.h[self.depth() - 1];
+        let mut yhat = vec![0.0; self.n()];
+        for (j, &vj) in v.iter().enumerate() {
+            if vj != 0.0 {
+                for (i, y) in yhat.iter_mut().enumerate() {
+                    *y += vj * hl[(i, j)];
+                }
+            }
+        }
+        yhat
+    }
+
+    /// The exact objective of the module docs at a point ($+\infty$ outside the domain).
+    pub fn objective(&self, pt: &DeepPoint) -> Result<f64> {
+        self.check_point(pt)?;
+        Ok(self.objective_mass(&self.to_mass(pt), 0.0))
+    }
+
+    /// The same objective with the middle-layer penalties replaced by **plain L2 weight decay**
+    /// $\lambda_\ell\int\!\!\int\tilde u^2/(\rho_\ell\rho_{\ell+1})\,d\pi_\ell d\pi_{\ell+1}$ (= $\lambda_\ell\mathbb E|w|^2$ in the original variables):
+    /// **not convex** (math.md §4.3; used by the C14 midpoint tests only).
+    pub fn objective_plain_l2_middle(&self, pt: &DeepPoint) -> Result<f64> {
+        self.check_point(pt)?;
+        let mut m = self.to_mass(pt);
+        let mut val = self.objective_mass(
+            &{
+                let mut z = m.clone();
+                for u in z.u.iter_mut() {
+                    *u = Mat::zeros(u.nrows(), u.ncols());
+                }
+                z
+            },
+            0.0,
+        );
+        // Remove nothing else: the middle penalties of the zeroed copy vanish; add the L2 ones.
+        for (l, u) in m.u.iter_mut().enumerate() {
+            let lam = self.lambda_layer(l);
+            for k in 0..u.ncols() {
+                for j in 0..u.nrows() {
+                    let x = u[(j, k)];
+                    let (a, b) = (m.p[l][j], m.p[l + 1][k]);
+                    val += lam * crate::convexity::plain_l2_integrand(x, a, b);
+                }
+            }
+        }
+        Ok(val)
+    }
+
+    /// Objective in mass variables with smoothing $\varepsilon$ (exact at $\varepsilon = 0$).
+    fn objective_mass(&self, m: &Mass, eps: f64) -> f64 {
+        let q = self.cfg.q;
+        let depth = self.depth();
+        let yhat = self.predict_mass(&m.v);
+        let mut val = self.loss.risk(&yhat, &self.y);
+        for (l, u) in m.u.iter().enumerate() {
+            let lam = self.lambda_layer(l);
+            for k in 0..u.ncols() {
+                let s: f64 = (0..u.nrows()).map(|j| u[(j, k)].abs()).sum();
+                val += lam * persp(s, m.p[l + 1][k], q, eps).0;
+            }
+            for j in 0..u.nrows() {
+                let s: f64 = (0..u.ncols()).map(|k| u[(j, k)].abs()).sum();
+                val += lam * persp(s, m.p[l][j], q, eps).0;
+            }
+        }
+        for (j, vj) in m.v.iter().enumerate() {
+            val += self.cfg.lambda_v * persp(vj.abs(), m.p[depth - 1][j], q, eps).0;
+        }
+        for l in 0..depth {
+            let beta = self.cfg.beta[l];
+            for (j, &p) in m.p[l].iter().enumerate() {
+                if p < 0.0 {
+                    return f64::INFINITY;
+                }
+                val += self.cost[l][j] * p;
+                if beta > 0.0 {
+                    val += beta * (xlogx(p) - p * self.cand.pi[l][j].ln());
+                }
+            }
+        }
+        val
+    }
+
+    /// Consistency residuals $e_k = \sum_j\hat U_{jk}h(\mathbf z_j) - p_k\mathbf z_k$ (mass units), $N\times n_{\ell+1}$ per layer.
+    fn consistency_mass(&self, m: &Mass) -> Vec<Mat<f64>> {
+        (0..self.depth() - 1)
+            .map(|l| {
+                let mut e = self.h[l].as_ref() * m.u[l].as_ref();
+                let z = &self.cand.z[l + 1];
+                for k in 0..e.ncols() {
+                    let pk = m.p[l + 1][k];
+                    for i in 0..e.nrows() {
+                        e[(i, k)] -= pk * z[(i, k)];
+                    }
+                }
+                e
+            })
+            .collect()
+    }
+
+    /// Primal residuals: (max over mass and density-form consistency violations, max feature violation
+    /// $\|e_k\|_\infty/p_k$ over supported $k$).
+    fn residuals_mass(&self, m: &Mass) -> (f64, f64) {
+        let mut prim: f64 =
+            m.p.iter()
+                .map(|p| (p.iter().sum::<f64>() - 1.0).abs())
+                .fold(0.0, f64::max);
+        let mut feat: f64 = 0.0;
+        for (l, e) in self.consistency_mass(m).iter().enumerate() {
+            for k in 0..e.ncols() {
+                let emax = (0..e.nrows()).map(|i| e[(i, k)].abs()).fold(0.0, f64::max);
+                prim = prim.max(emax / self.cand.pi[l + 1][k]);
+                if m.p[l + 1][k] > 0.0 {
+                    feat = feat.max(emax / m.p[l + 1][k]);
+                }
+            }
+        }
+        (prim, feat)
+    }
+
+    /// Constraint residuals of a point: (max violation in density units, max feature violation of the
+    /// mapped network).
+    pub fn residuals(&self, pt: &DeepPoint) -> Result<(f64, f64)> {
+        self.check_point(pt)?;
+        Ok(self.residuals_mass(&self.to_mass(pt)))
+    }
+
+    /// The point of a width-$m$ network whose particles are the first $m$ candidates of every layer
+    /// (as built by [`DeepCandidates::from_network`]): $\rho_\ell(j) = 1/(m\pi_\ell(j))$ on particles, 0 elsewhere,
+    /// $\tilde u_{\ell+1}(j,k) = W_\ell[j,k]\rho_\ell(j)\rho_{\ell+1}(k)$, $\tilde u_{L+1}(j) = v_j\rho_L(j)$.
+    pub fn point_from_network(&self, net: &Network) -> Result<DeepPoint> {
+        let s = net.shape();
+        if s.depth != self.depth() || self.cand.n_particles.iter().any(|&p| p != s.m) {
+            return Err(SolverError::shape(
+                "network vs candidates",
+                format!(
+                    "depth {} with {:?} particles per layer",
+                    self.depth(),
+                    self.cand.n_particles
+                ),
+                format!("depth {} and width {}", s.depth, s.m),
+            ));
+        }
+        let m = s.m;
+        let sizes = self.sizes();
+        let mut mass = Mass {
+            p: sizes.iter().map(|&n| vec![0.0; n]).collect(),
+            u: (0..sizes.len() - 1)
+                .map(|l| Mat::zeros(sizes[l], sizes[l + 1]))
+                .collect(),
+            v: vec![0.0; sizes[sizes.len() - 1]],
+        };
+        let inv = 1.0 / m as f64;
+        for p in mass.p.iter_mut() {
+            for x in p.iter_mut().take(m) {
+                *x = inv;
+            }
+        }
+        for l in 0..sizes.len() - 1 {
+            let w = net.w(l);
+            for k in 0..m {
+                for j in 0..m {
+                    mass.u[l][(j, k)] = w[(j, k)] * inv * inv;
+                }
+            }
+        }
+        for (j, &vj) in net.v().iter().enumerate() {
+            mass.v[j] = vj * inv;
+        }
+        Ok(self.from_mass(&mass))
+    }
+
+    /// Map a point back to a network (§4.3): keep the features with $\rho > 0$, set
+    /// $w = \tilde u/(\rho_\ell\rho_{\ell+1})$, $v = \tilde u_{L+1}/\rho_L$, and absorb the masses into a uniform-width network
+    /// (zero units pad the narrower layers). Its predictions equal the program's up to the consistency
+    /// residual. Errors if a layer has no mass, or (q = 1 relaxation) a weight touches a massless feature.
+    pub fn to_network(&self, pt: &DeepPoint) -> Result<MappedNetwork> {
+        self.check_point(pt)?;
+        let mass = self.to_mass(pt);
+        let depth = self.depth();
+        let index: Vec<Vec<usize>> = mass
+            .p
+            .iter()
+            .map(|p| (0..p.len()).filter(|&j| p[j] > 0.0).collect())
+            .collect();
+        if let Some(l) = index.iter().position(|ix| ix.is_empty()) {
+            return Err(SolverError::invalid(
+                format!("density of layer {}", l + 1),
+                "some candidate with positive mass",
+                "all zero",
+            ));
+        }
+        // Weights touching massless features must vanish.
+        for (l, u) in mass.u.iter().enumerate() {
+            for k in 0..u.ncols() {
+                for j in 0..u.nrows() {
+                    if u[(j, k)] != 0.0 && (mass.p[l][j] <= 0.0 || mass.p[l + 1][k] <= 0.0) {
+                        return Err(SolverError::invalid(
+                            format!("weight ({j}, {k}) of layer {}", l + 1),
+                            "zero where a density vanishes (finite objective with q > 1)",
+                            u[(j, k)],
+                        ));
+                    }
+                }
+            }
+        }
+        let m = index.iter().map(|ix| ix.len()).max().unwrap_or(1);
+        let d = self.x.ncols();
+        let mut a = Mat::<f64>::zeros(d, m);
+        for (slot, &j) in index[0].iter().enumerate() {
+            for i in 0..d {
+                a[(i, slot)] = self.cand.a[(i, j)];
+            }
+        }
+        let mf = m as f64;
+        let mut ws = Vec::new();
+        let mut w_orig = Vec::new();
+        for l in 0..depth - 1 {
+            let mut w = Mat::<f64>::zeros(m, m);
+            let mut wo = Mat::<f64>::zeros(index[l].len(), index[l + 1].len());
+            for (sk, &k) in index[l + 1].iter().enumerate() {
+                for (sj, &j) in index[l].iter().enumerate() {
+                    let uh = mass.u[l][(j, k)];
+                    // w_jk = Û/(p_j p_k) (original weight); absorbed: m p_j w_jk = m Û/p_k.
+                    wo[(sj, sk)] = uh / (mass.p[l][j] * mass.p[l + 1][k]);
+                    w[(sj, sk)] = mf * uh / mass.p[l + 1][k];
+                }
+            }
+            ws.push(w);
+            w_orig.push(wo);
+        }
+        let mut v = vec![0.0; m];
+        let mut vo = Vec::new();
+        for (sj, &j) in index[depth - 1].iter().enumerate() {
+            vo.push(mass.v[j] / mass.p[depth - 1][j]);
+            v[sj] = mf * mass.v[j];
+        }
+        let arch = if depth == 1 {
+            Arch::TwoLevel
+        } else {
+            Arch::Dnn
+        };
+        let wrefs: Vec<MatRef<'_, f64>> = ws.iter().map(|w| w.as_ref()).collect();
+        let net = Network::from_blocks(arch, a.as_ref(), &wrefs, &v)?;
+        let masses = index
+            .iter()
+            .enumerate()
+            .map(|(l, ix)| ix.iter().map(|&j| mass.p[l][j]).collect())
+            .collect();
+        Ok(MappedNetwork {
+            net,
+            masses,
+            index,
+            w_original: w_orig,
+            v_original: vo,
+        })
+    }
+
+    /// The certified lower bound $D$ of the module docs at multipliers $(\boldsymbol\mu, \mathbf r^*)$, with $\alpha$
+    /// taken from `pt` and repaired to dual feasibility. `mult.c` is not used (maximized out).
+    pub fn dual_bound(&self, pt: &DeepPoint, mult: &DeepMultipliers) -> Result<DualBound> {
+        self.check_point(pt)?;
+        self.check_multipliers(mult)?;
+        Ok(self.dual_bound_mass(&self.to_mass(pt), mult))
+    }
+
+    fn check_multipliers(&self, mult: &DeepMultipliers) -> Result<()> {
+        let sizes = self.sizes();
+        let n = self.n();
+        let ok = mult.mu.len() == sizes.len() - 1
+            && mult
+                .mu
+                .iter()
+                .enumerate()
+                .all(|(l, m)| m.len() == n * sizes[l + 1])
+            && mult.r.len() == n;
+        if !ok {
+            return Err(SolverError::shape(
+                "multipliers",
+                format!("mu blocks N x n_(l+1) for layers 2..L and r of length {n}"),
+                format!(
+                    "mu lengths {:?}, r length {}",
+                    mult.mu.iter().map(|m| m.len()).collect::<Vec<_>>(),
+                    mult.r.len()
+                ),
+            ));
+        }
+        ensure_finite(
+            "multipliers",
+            mult.mu.iter().flatten().chain(&mult.r).copied(),
+        )
+    }
+
+    /// $\alpha$'s from the primal (at their optimal values $q(S/p)^{q-1}$; 0 where $p = 0$).
+    fn alphas(&self, m: &Mass) -> (Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<f64>) {
+        let q = self.cfg.q;
+        let sizes = self.sizes();
+        let depth = sizes.len();
+        let ratio_alpha = |s: f64, p: f64| -> f64 {
+            if q == 1.0 {
+                1.0
+            } else if p > 0.0 {
+                q * (s / p).powf(q - 1.0)
+            } else {
+                0.0
+            }
+        };
+        let mut a_in: Vec<Vec<f64>> = sizes.iter().map(|&n| vec![0.0; n]).collect();
+        let mut a_out: Vec<Vec<f64>> = sizes.iter().map(|&n| vec![0.0; n]).collect();
+        for (l, u) in m.u.iter().enumerate() {
+            for k in 0..u.ncols() {
+                let s: f64 = (0..u.nrows()).map(|j| u[(j, k)].abs()).sum();
+                a_in[l + 1][k] = ratio_alpha(s, m.p[l + 1][k]);
+            }
+            for j in 0..u.nrows() {
+                let s: f64 = (0..u.ncols()).map(|k| u[(j, k)].abs()).sum();
+                a_out[l][j] = ratio_alpha(s, m.p[l][j]);
+            }
+        }
+        let a_v = (0..sizes[depth - 1])
+            .map(|j| ratio_alpha(m.v[j].abs(), m.p[depth - 1][j]))
+            .collect();
+        (a_in, a_out, a_v)
+    }
+
+    fn dual_bound_mass(&self, m: &Mass, mult: &DeepMultipliers) -> DualBound {
+        let q = self.cfg.q;
+        let n = self.n();
+        let sizes = self.sizes();
+        let depth = sizes.len();
+        let (mut a_in, mut a_out, mut a_v) = self.alphas(m);
+        let mut mu: Vec<Mat<f64>> = mult
+            .mu
+            .iter()
+            .enumerate()
+            .map(|(l, v)| MatRef::from_column_major_slice(v, n, sizes[l + 1]).to_owned())
+            .collect();
+        let mut r = mult.r.clone();
+        let mut repair: f64 = 0.0;
+        let mut feasible = true;
+        // Coverage of the weights.
+        for l in 0..depth - 1 {
+            let lam = self.lambda_layer(l);
+            // M_jk = |h_j^T mu_k|.
+            let mut mm = self.h[l].transpose() * mu[l].as_ref();
+            if q == 1.0 {
+                for k in 0..sizes[l + 1] {
+                    if m.p[l + 1][k] <= 0.0 {
+                        if let Some(t) = self.best_response(l, k, &mu[l], &a_out[l], lam) {
+                            let z = &self.cand.z[l + 1];
+                            let zn = (0..n).map(|i| z[(i, k)].powi(2)).sum::<f64>().sqrt();
+                            for i in 0..n {
+                                mu[l][(i, k)] = -t * z[(i, k)] / zn;
+                            }
+                            for j in 0..sizes[l] {
+                                mm[(j, k)] =
+                                    (0..n).map(|i| self.h[l][(i, j)] * mu[l][(i, k)]).sum();
+                            }
+                        }
+                    }
+                    let mx = (0..sizes[l]).map(|j| mm[(j, k)].abs()).fold(0.0, f64::max);
+                    if mx > 2.0 * lam {
+                        let theta = if mx > 0.0 { 2.0 * lam / mx } else { 0.0 };
+                        repair = repair.max(1.0 - theta);
+                        for i in 0..n {
+                            mu[l][(i, k)] *= theta;
+                        }
+                        for j in 0..sizes[l] {
+                            mm[(j, k)] *= theta;
+                        }
+                    }
+                }
+                continue;
+            }
+            if lam == 0.0 {
+                if (0..sizes[l + 1]).any(|k| (0..sizes[l]).any(|j| mm[(j, k)] != 0.0)) {
+                    feasible = false;
+                }
+                continue;
+            }
+            // Unused source features first (their α_out is their own off-support "potential").
+            for j in 0..sizes[l] {
+                if m.p[l][j] <= 0.0 {
+                    let need = (0..sizes[l + 1])
+                        .filter(|&k| m.p[l + 1][k] > 0.0)
+                        .map(|k| mm[(j, k)].abs() / lam - a_in[l + 1][k])
+                        .fold(0.0, f64::max);
+                    if need > a_out[l][j] {
+                        repair = repair.max(need - a_out[l][j]);
+                        a_out[l][j] = need;
+                    }
+                }
+            }
+            // Unused target features: best response μ_k = -t ẑ_k (a 1-D concave maximization of
+            // their density value -μᵀz - λκ(α_in(μ))), kept if better than the given μ_k.
+            for k in 0..sizes[l + 1] {
+                if m.p[l + 1][k] > 0.0 {
+                    continue;
+                }
+                if let Some(t) = self.best_response(l, k, &mu[l], &a_out[l], lam) {
+                    let z = &self.cand.z[l + 1];
+                    let zn = (0..n).map(|i| z[(i, k)].powi(2)).sum::<f64>().sqrt();
+                    for i in 0..n {
+                        mu[l][(i, k)] = -t * z[(i, k)] / zn;
+                    }
+                    for j in 0..sizes[l] {
+                        mm[(j, k)] = (0..n).map(|i| self.h[l][(i, j)] * mu[l][(i, k)]).sum();
+                    }
+                }
+            }
+            for k in 0..sizes[l + 1] {
+                let need = (0..sizes[l])
+                    .map(|j| mm[(j, k)].abs() / lam - a_out[l][j])
+                    .fold(0.0, f64::max);
+                if need > a_in[l + 1][k] {
+                    repair = repair.max(need - a_in[l + 1][k]);
+                    a_in[l + 1][k] = need;
+                }
+            }
+        }
+        // Coverage of the output weights.
+        let hl = &self.h[depth - 1];
+        let rh: Vec<f64> = (0..sizes[depth - 1])
+            .map(|j| (0..n).map(|i| r[i] * hl[(i, j)]).sum::<f64>().abs())
+            .collect();
+        let lv = self.cfg.lambda_v;
+        if q == 1.0 {
+            let mx = rh.iter().copied().fold(0.0, f64::max);
+            if mx > lv {
+                let theta = if mx > 0.0 { lv / mx } else { 0.0 };
+                repair = repair.max(1.0 - theta);
+                for ri in r.iter_mut() {
+                    *ri *= theta;
+                }
+            }
+        } else if lv == 0.0 {
+            if rh.iter().any(|&x| x != 0.0) {
+                feasible = false;
+            }
+        } else {
+            for j in 0..sizes[depth - 1] {
+                let need = rh[j] / lv;
+                if need > a_v[j] {
+                    repair = repair.max(need - a_v[j]);
+                    a_v[j] = need;
+                }
+            }
+        }
+        // Density values and the bound.
+        let mut density = Vec::with_capacity(depth);
+        let mut value = -risk_conjugate(self.loss, &r, &self.y);
+        for l in 0..depth {
+            let z = &self.cand.z[l];
+            let e: Vec<f64> = (0..sizes[l])
+                .map(|j| {
+                    let mut e = self.cost[l][j];
+                    if l >= 1 {
+                        let mz: f64 = (0..n).map(|i| mu[l - 1][(i, j)] * z[(i, j)]).sum();
+                        e -= mz + self.lambda_layer(l - 1) * kappa(a_in[l][j], q);
+                    }
+                    if l + 1 < depth {
+                        e -= self.lambda_layer(l) * kappa(a_out[l][j], q);
+                    } else {
+                        e -= lv * kappa(a_v[j], q);
+                    }
+                    e
+                })
+                .collect();
+            let beta = self.cfg.beta[l];
+            if beta > 0.0 {
+                let t: Vec<f64> = e
+                    .iter()
+                    .zip(&self.cand.pi[l])
+                    .map(|(ej, pj)| pj.ln() - ej / beta - 1.0)
+                    .collect();
+                let mx = t.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let lse = mx + t.iter().map(|x| (x - mx).exp()).sum::<f64>().ln();
+                value += -beta * lse - beta;
+            } else {
+                value += e.iter().copied().fold(f64::INFINITY, f64::min);
+            }
+            density.push(e);
+        }
+        if !feasible || value.is_nan() {
+            value = f64::NEG_INFINITY;
+        }
+        DualBound {
+            value,
+            density,
+            repair,
+        }
+    }
+
+    /// For an unused feature $k$ of layer $l+1$ (0-based weight layer `l`): the step $t\ge0$ maximizing
+    /// $\psi(t) = t\|\mathbf z_k\| - \lambda\kappa\big(\max_j(t|\hat{\mathbf z}_k^\top h_j|/\lambda - \alpha^{\rm out}_j)_+\big)$ (concave; for
+    /// $q = 1$ the largest $t$ with $t\max_j|\hat{\mathbf z}_k^\top h_j|\le2\lambda$), if it beats the given $\boldsymbol\mu_k$.
+    fn best_response(
+        &self,
+        l: usize,
+        k: usize,
+        mu: &Mat<f64>,
+        a_out: &[f64],
+        lam: f64,
+    ) -> Option<f64> {
+        let q = self.cfg.q;
+        let n = self.n();
+        let z = &self.cand.z[l + 1];
+        let h = &self.h[l];
+        let zn = (0..n).map(|i| z[(i, k)].powi(2)).sum::<f64>().sqrt();
+        if zn == 0.0 || lam == 0.0 {
+            return None;
+        }
+        let hz: Vec<f64> = (0..h.ncols())
+            .map(|j| (0..n).map(|i| h[(i, j)] * z[(i, k)]).sum::<f64>().abs() / zn)
+            .collect();
+        let hmax = hz.iter().copied().fold(0.0, f64::max);
+        // Value of the given μ_k.
+        let given_mz: f64 = (0..n).map(|i| mu[(i, k)] * z[(i, k)]).sum();
+        let given_cov = (0..h.ncols())
+            .map(|j| (0..n).map(|i| h[(i, j)] * mu[(i, k)]).sum::<f64>().abs())
+            .collect::<Vec<f64>>();
+        if q == 1.0 {
+            let gmax = given_cov.iter().copied().fold(0.0, f64::max);
+            let theta = if gmax > 2.0 * lam {
+                2.0 * lam / gmax
+            } else {
+                1.0
+            };
+            let given = -theta * given_mz;
+            let t = if hmax > 0.0 {
+                2.0 * lam / hmax
+            } else {
+                1e6 * lam
+            };
+            return (t * zn > given).then_some(t);
+        }
+        let psi = |t: f64| -> f64 {
+            let a = hz
+                .iter()
+                .zip(a_out)
+                .map(|(hj, aj)| t * hj / lam - aj)
+                .fold(0.0, f64::max);
+            t * zn - lam * kappa(a, q)
+        };
+        let given_a = given_cov
+            .iter()
+            .zip(a_out)
+            .map(|(c, aj)| c / lam - aj)
+            .fold(0.0, f64::max);
+        let given = -given_mz - lam * kappa(given_a, q);
+        let mut hi = 1.0;
+        let mut it = 0;
+        while psi(2.0 * hi) > psi(hi) && it < 200 {
+            hi *= 2.0;
+            it += 1;
+        }
+        let mut lo = 0.0;
+        hi *= 2.0;
+        let g = 0.5 * (5f64.sqrt() - 1.0);
+        for _ in 0..200 {
+            let a = hi - g * (hi - lo);
+            let b = lo + g * (hi - lo);
+            if psi(a) < psi(b) {
+                lo = a;
+            } else {
+                hi = b;
+            }
+            if hi - lo <= 1e-14 * hi.max(1e-300) {
+                break;
+            }
+        }
+        let t = 0.5 * (lo + hi);
+        (psi(t) > given).then_some(t)
+    }
+
+    /// KKT residuals of a point with multipliers (see [`DeepKkt`]); density values from the repaired
+    /// dual ([`DeepProgram::dual_bound`]).
+    pub fn kkt(&self, pt: &DeepPoint, mult: &DeepMultipliers) -> Result<DeepKkt> {
+        self.check_point(pt)?;
+        self.check_multipliers(mult)?;
+        let m = self.to_mass(pt);
+        let bound = self.dual_bound_mass(&m, mult);
+        Ok(self.kkt_mass(&m, mult, &bound))
+    }
+
+    fn kkt_mass(&self, m: &Mass, mult: &DeepMultipliers, bound: &DualBound) -> DeepKkt {
+        let q = self.cfg.q;
+        let n = self.n();
+        let sizes = self.sizes();
+        let depth = sizes.len();
+        let pw = |s: f64, p: f64| -> f64 {
+            if q == 1.0 {
+                1.0
+            } else if p > 0.0 {
+                (s / p).powf(q - 1.0)
+            } else {
+                0.0
+            }
+        };
+        let mut weight: f64 = 0.0;
+        let mut usage_spread = Vec::new();
+        for l in 0..depth - 1 {
+            let lam = self.lambda_layer(l);
+            let u = &m.u[l];
+            let mu = MatRef::from_column_major_slice(&mult.mu[l], n, sizes[l + 1]);
+            let mh = self.h[l].transpose() * mu;
+            let sin: Vec<f64> = (0..u.ncols())
+                .map(|k| (0..u.nrows()).map(|j| u[(j, k)].abs()).sum())
+                .collect();
+            let sout: Vec<f64> = (0..u.nrows())
+                .map(|j| (0..u.ncols()).map(|k| u[(j, k)].abs()).sum())
+                .collect();
+            for k in 0..u.ncols() {
+                if m.p[l + 1][k] <= 0.0 {
+                    continue;
+                }
+                for j in 0..u.nrows() {
+                    if m.p[l][j] <= 0.0 {
+                        continue;
+                    }
+                    let g = lam * q * (pw(sin[k], m.p[l + 1][k]) + pw(sout[j], m.p[l][j]));
+                    let x = u[(j, k)];
+                    let res = if x != 0.0 {
+                        (g * x.signum() + mh[(j, k)]).abs()
+                    } else {
+                        (mh[(j, k)].abs() - g).max(0.0)
+                    };
+                    weight = weight.max(res);
+                }
+            }
+            let us: Vec<f64> = (0..u.nrows())
+                .filter(|&j| m.p[l][j] > 0.0)
+                .map(|j| sout[j] / m.p[l][j])
+                .collect();
+            let mx = us.iter().copied().fold(0.0, f64::max);
+            let mn = us.iter().copied().fold(f64::INFINITY, f64::min);
+            usage_spread.push(if mx > 0.0 { (mx - mn) / mx } else { 0.0 });
+        }
+        let hl = &self.h[depth - 1];
+        let mut output: f64 = 0.0;
+        for j in 0..sizes[depth - 1] {
+            let p = m.p[depth - 1][j];
+            if p <= 0.0 {
+                continue;
+            }
+            let rh: f64 = (0..n).map(|i| mult.r[i] * hl[(i, j)]).sum();
+            let g = self.cfg.lambda_v * q * pw(m.v[j].abs(), p);
+            let x = m.v[j];
+            let res = if x != 0.0 {
+                (g * x.signum() + rh).abs()
+            } else {
+                (rh.abs() - g).max(0.0)
+            };
+            output = output.max(res);
+        }
+        let mut density_spread = Vec::new();
+        let mut density_violation = Vec::new();
+        for l in 0..depth {
+            let e = &bound.density[l];
+            let on: Vec<f64> = (0..sizes[l])
+                .filter(|&j| m.p[l][j] > 0.0)
+                .map(|j| e[j])
+                .collect();
+            let off_min = (0..sizes[l])
+                .filter(|&j| m.p[l][j] <= 0.0)
+                .map(|j| e[j])
+                .fold(f64::INFINITY, f64::min);
+            let on_min = on.iter().copied().fold(f64::INFINITY, f64::min);
+            let on_max = on.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let beta = self.cfg.beta[l];
+            if beta > 0.0 {
+                // With entropy the condition is E + β(log ρ + 1) = const on all candidates.
+                let adj: Vec<f64> = (0..sizes[l])
+                    .map(|j| {
+                        let rho = m.p[l][j] / self.cand.pi[l][j];
+                        e[j] + beta * (rho.max(1e-300).ln() + 1.0)
+                    })
+                    .collect();
+                let mx = adj.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let mn = adj.iter().copied().fold(f64::INFINITY, f64::min);
+                density_spread.push(mx - mn);
+                density_violation.push(0.0);
+            } else {
+                density_spread.push(if on.is_empty() { 0.0 } else { on_max - on_min });
+                density_violation.push(if off_min.is_finite() {
+                    (on_min - off_min).max(0.0)
+                } else {
+                    0.0
+                });
+            }
+        }
+        DeepKkt {
+            weight,
+            output,
+            density_spread,
+            density_violation,
+            usage_spread,
+        }
+    }
+
+    // ---------------------------------------------------------------- the augmented Lagrangian
+
+    fn pack(&self, lay: &Layout, m: &Mass) -> Vec<f64> {
+        let mut x = vec![0.0; lay.len];
+        for l in 0..lay.nl() {
+            for (j, &p) in m.p[l].iter().enumerate() {
+                x[lay.rho[l] + j] = p.max(0.0);
+            }
+        }
+        for l in 0..lay.nl() - 1 {
+            let (nl, nk) = (lay.n[l], lay.n[l + 1]);
+            for k in 0..nk {
+                for j in 0..nl {
+                    let u = m.u[l][(j, k)];
+                    x[lay.up[l] + j + k * nl] = u.max(0.0);
+                    x[lay.um[l] + j + k * nl] = (-u).max(0.0);
+                }
+            }
+        }
+        for (j, &v) in m.v.iter().enumerate() {
+            x[lay.vp + j] = v.max(0.0);
+            x[lay.vm + j] = (-v).max(0.0);
+        }
+        x
+    }
+
+    fn unpack(&self, lay: &Layout, x: &[f64]) -> Mass {
+        let p = (0..lay.nl())
+            .map(|l| x[lay.rho[l]..lay.rho[l] + lay.n[l]].to_vec())
+            .collect();
+        let u = (0..lay.nl() - 1)
+            .map(|l| {
+                let nl = lay.n[l];
+                Mat::from_fn(nl, lay.n[l + 1], |j, k| {
+                    x[lay.up[l] + j + k * nl] - x[lay.um[l] + j + k * nl]
+                })
+            })
+            .collect();
+        let nv = lay.n[lay.nl() - 1];
+        let v = (0..nv).map(|j| x[lay.vp + j] - x[lay.vm + j]).collect();
+        Mass { p, u, v }
+    }
+
+    /// $L_\sigma$ and its gradient in the split mass variables (`sigma = 0`: the Lagrangian).
+    #[allow(clippy::too_many_arguments)]
+    fn al_value_grad(
+        &self,
+        lay: &Layout,
+        x: &[f64],
+        grad: &mut [f64],
+        mu: &[Mat<f64>],
+        c: &[f64],
+        sigma: f64,
+        eps: f64,
+    ) -> f64 {
+        let q = self.cfg.q;
+        let n = self.n();
+        let depth = lay.nl();
+        grad.fill(0.0);
+        let mut val = 0.0;
+        // Output: risk and perspective.
+        let last = depth - 1;
+        let nv = lay.n[last];
+        let v: Vec<f64> = (0..nv).map(|j| x[lay.vp + j] - x[lay.vm + j]).collect();
+        let yhat = self.predict_mass(&v);
+        val += self.loss.risk(&yhat, &self.y);
+        let r = self.loss.residual(&yhat, &self.y);
+        let hl = &self.h[last];
+        for j in 0..nv {
+            let hr: f64 = (0..n).map(|i| hl[(i, j)] * r[i]).sum();
+            let s = x[lay.vp + j] + x[lay.vm + j];
+            let (pv, ds, dp) = persp(s, x[lay.rho[last] + j], q, eps);
+            let lv = self.cfg.lambda_v;
+            val += lv * pv;
+            grad[lay.vp + j] += hr + lv * ds;
+            grad[lay.vm + j] += -hr + lv * ds;
+            grad[lay.rho[last] + j] += lv * dp;
+        }
+        // Weight layers.
+        for l in 0..depth - 1 {
+            let lam = self.lambda_layer(l);
+            let (nl, nk) = (lay.n[l], lay.n[l + 1]);
+            let up = &x[lay.up[l]..lay.up[l] + nl * nk];
+            let um = &x[lay.um[l]..lay.um[l] + nl * nk];
+            let mut sin = vec![0.0; nk];
+            let mut sout = vec![0.0; nl];
+            for k in 0..nk {
+                for j in 0..nl {
+                    let a = up[j + k * nl] + um[j + k * nl];
+                    sin[k] += a;
+                    sout[j] += a;
+                }
+            }
+            let mut dsin = vec![0.0; nk];
+            let mut dsout = vec![0.0; nl];
+            for k in 0..nk {
+                let (pv, ds, dp) = persp(sin[k], x[lay.rho[l + 1] + k], q, eps);
+                val += lam * pv;
+                dsin[k] = lam * ds;
+                grad[lay.rho[l + 1] + k] += lam * dp;
+            }
+            for j in 0..nl {
+                let (pv, ds, dp) = persp(sout[j], x[lay.rho[l] + j], q, eps);
+                val += lam * pv;
+                dsout[j] = lam * ds;
+                grad[lay.rho[l] + j] += lam * dp;
+            }
+            // Consistency: E = H U - Z diag(p), Ξ = μ + σE.
+            let u = Mat::from_fn(nl, nk, |j, k| up[j + k * nl] - um[j + k * nl]);
+            let mut e = Mat::<f64>::zeros(n, nk);
+            matmul(
+                e.as_mut(),
+                Accum::Replace,
+                self.h[l].as_ref(),
+                u.as_ref(),
+                1.0,
+                Par::Seq,
+            );
+            let z = &self.cand.z[l + 1];
+            let mut xi = Mat::<f64>::zeros(n, nk);
+            for k in 0..nk {
+                let pk = x[lay.rho[l + 1] + k];
+                let mut zx = 0.0;
+                for i in 0..n {
+                    let eik = e[(i, k)] - pk * z[(i, k)];
+                    e[(i, k)] = eik;
+                    val += mu[l][(i, k)] * eik + 0.5 * sigma * eik * eik;
+                    let xik = mu[l][(i, k)] + sigma * eik;
+                    xi[(i, k)] = xik;
+                    zx += z[(i, k)] * xik;
+                }
+                grad[lay.rho[l + 1] + k] -= zx;
+            }
+            let mut g = Mat::<f64>::zeros(nl, nk);
+            matmul(
+                g.as_mut(),
+                Accum::Replace,
+                self.h[l].transpose(),
+                xi.as_ref(),
+                1.0,
+                Par::Seq,
+            );
+            for k in 0..nk {
+                for j in 0..nl {
+                    let gr = g[(j, k)];
+                    let ga = dsin[k] + dsout[j];
+                    grad[lay.up[l] + j + k * nl] += ga + gr;
+                    grad[lay.um[l] + j + k * nl] += ga - gr;
+                }
+            }
+        }
+        // Mass, entropy, linear costs.
+        for l in 0..depth {
+            let p = &x[lay.rho[l]..lay.rho[l] + lay.n[l]];
+            let ml = p.iter().sum::<f64>() - 1.0;
+            val += c[l] * ml + 0.5 * sigma * ml * ml;
+            let beta = self.cfg.beta[l];
+            for (j, &pj) in p.iter().enumerate() {
+                let gi = &mut grad[lay.rho[l] + j];
+                *gi += c[l] + sigma * ml + self.cost[l][j];
+                val += self.cost[l][j] * pj;
+                if beta > 0.0 {
+                    let lpi = self.cand.pi[l][j].ln();
+                    val += beta * (xlogx(pj) - pj * lpi);
+                    *gi += beta * (pj.max(1e-300).ln() + 1.0 - lpi);
+                }
+            }
+        }
+        val
+    }
+
+    /// Solve by the augmented Lagrangian of the module docs, from `start` (default: uniform masses, zero
+    /// weights) and `multipliers` (default: zero).
+    pub fn solve(
+        &self,
+        opts: &DeepOptions,
+        start: Option<&DeepPoint>,
+        multipliers: Option<&DeepMultipliers>,
+    ) -> Result<DeepSolution> {
+        for (name, v) in [
+            ("tol_primal", opts.tol_primal),
+            ("tol_dual", opts.tol_dual),
+            ("sigma0", opts.sigma0),
+            ("eps0", opts.eps0),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(SolverError::invalid(name, "a finite value > 0", v));
+            }
+        }
+        ensure_nonneg("eps_min", opts.eps_min)?;
+        let t0 = Instant::now();
+        let sizes = self.sizes();
+        let depth = sizes.len();
+        let n = self.n();
+        let lay = Layout::new(&sizes);
+        let mass0 = match start {
+            Some(pt) => {
+                self.check_point(pt)?;
+                self.to_mass(pt)
+            }
+            None => Mass {
+                p: sizes.iter().map(|&nl| vec![1.0 / nl as f64; nl]).collect(),
+                u: (0..depth - 1)
+                    .map(|l| Mat::zeros(sizes[l], sizes[l + 1]))
+                    .collect(),
+                v: vec![0.0; sizes[depth - 1]],
+            },
+        };
+        let mut mu: Vec<Mat<f64>> = (0..depth - 1)
+            .map(|l| Mat::zeros(n, sizes[l + 1]))
+            .collect();
+        let mut c = vec![0.0; depth];
+        if let Some(mm) = multipliers {
+            self.check_multipliers(mm)?;
+            for (l, m) in mm.mu.iter().enumerate() {
+                mu[l] = MatRef::from_column_major_slice(m, n, sizes[l + 1]).to_owned();
+            }
+            if mm.c.len() == depth {
+                c.clone_from(&mm.c);
+            }
+        }
+        let mut x = self.pack(&lay, &mass0);
+        let lower = vec![0.0; lay.len];
+        let mut sigma = opts.sigma0;
+        let mut eps = opts.eps0;
+        let mut prev = f64::INFINITY;
+        let mut inner_total = 0;
+        let mut resets = 0;
+        let mut outer = 0;
+        let mut termination = Termination::MaxIterations;
+        let mut last_pg = f64::INFINITY;
+        while outer < opts.max_outer {
+            outer += 1;
+            let tol_inner = (1e-2 * 0.2f64.powi(outer as i32)).max(0.1 * opts.tol_dual);
+            let lb = LbfgsOptions {
+                memory: opts.memory,
+                max_iter: opts.max_inner,
+                tol_pg: tol_inner,
+                tol_rel_f: 1e-16,
+                patience: 20,
+                max_backtracks: 60,
+            };
+            let (mu_ref, c_ref) = (&mu, &c);
+            let mut f = |xx: &[f64], g: &mut [f64]| -> f64 {
+                self.al_value_grad(&lay, xx, g, mu_ref, c_ref, sigma, eps)
+            };
+            let rep = lbfgs::minimize(&mut f, &mut x, &lower, &lb);
+            inner_total += rep.iterations;
+            resets += rep.resets;
+            last_pg = rep.pg_norm;
+            // Multiplier update.
+            let m = self.unpack(&lay, &x);
+            let e = self.consistency_mass(&m);
+            for l in 0..depth - 1 {
+                for k in 0..sizes[l + 1] {
+                    for i in 0..n {
+                        mu[l][(i, k)] += sigma * e[l][(i, k)];
+                    }
+                }
+            }
+            for l in 0..depth {
+                c[l] += sigma * (m.p[l].iter().sum::<f64>() - 1.0);
+            }
+            let (res, _) = self.residuals_mass(&m);
+            if res <= opts.tol_primal && last_pg <= opts.tol_dual && eps <= opts.eps_min {
+                termination = Termination::Converged;
+                break;
+            }
+            if res > 0.25 * prev && res > opts.tol_primal {
+                sigma = (sigma * 10.0).min(1e12);
+            }
+            prev = res;
+            eps = (eps * 0.01).max(opts.eps_min);
+        }
+        // Clean: weights touching massless features vanish.
+        let mut m = self.unpack(&lay, &x);
+        for l in 0..depth - 1 {
+            for k in 0..sizes[l + 1] {
+                for j in 0..sizes[l] {
+                    if m.p[l][j] <= 0.0 || m.p[l + 1][k] <= 0.0 {
+                        m.u[l][(j, k)] = 0.0;
+                    }
+                }
+            }
+        }
+        for j in 0..sizes[depth - 1] {
+            if m.p[depth - 1][j] <= 0.0 {
+                m.v[j] = 0.0;
+            }
+        }
+        let xc = self.pack(&lay, &m);
+        let mut g = vec![0.0; lay.len];
+        self.al_value_grad(&lay, &xc, &mut g, &mu, &c, 0.0, eps);
+        let dual_residual = lbfgs::projected_gradient_norm(&xc, &g, &lower);
+        let objective = self.objective_mass(&m, 0.0);
+        let (primal_residual, feature_residual) = self.residuals_mass(&m);
+        let predictions = self.predict_mass(&m.v);
+        let r = self.loss.residual(&predictions, &self.y);
+        let mult = DeepMultipliers {
+            mu: mu
+                .iter()
+                .map(|mm| {
+                    let mut v = Vec::with_capacity(mm.nrows() * mm.ncols());
+                    for k in 0..mm.ncols() {
+                        for i in 0..mm.nrows() {
+                            v.push(mm[(i, k)]);
+                        }
+                    }
+                    v
+                })
+                .collect(),
+            c,
+            r,
+        };
+        let bound = self.dual_bound_mass(&m, &mult);
+        let kkt = self.kkt_mass(&m, &mult, &bound);
+        let gap = objective - bound.value;
+        Ok(DeepSolution {
+            objective,
+            dual_bound: bound.value,
+            gap,
+            relative_gap: gap / objective.abs().max(f64::MIN_POSITIVE),
+            primal_residual,
+            feature_residual,
+            dual_residual,
+            kkt,
+            point: self.from_mass(&m),
+            multipliers: mult,
+            predictions,
+            outer_iterations: outer,
+            inner_iterations: inner_total,
+            lbfgs_resets: resets,
+            seconds: t0.elapsed().as_secs_f64(),
+            termination,
+        })
+    }
+
+    /// The activation $h$.
+    pub fn activation(&self) -> Activation {
+        self.activation
+    }
+}
