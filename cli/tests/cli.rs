@@ -1,0 +1,404 @@
+//! End-to-end tests of the `nff` binary: outputs, exact GD from a state file, bad input.
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn nff(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nff"))
+        .args(args)
+        .output()
+        .expect("run nff")
+}
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().expect("tempdir")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// Only the expected entries exist in `dir` (no partial directories left behind).
+fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn train_writes_summary_trajectory_and_state() {
+    let d = tmp();
+    let out = d.path().join("run");
+    let o = nff(&[
+        "train",
+        "--arch",
+        "dnn",
+        "--width",
+        "24",
+        "--depth",
+        "3",
+        "--init",
+        "min-norm",
+        "--n",
+        "8",
+        "--steps",
+        "50",
+        "--eta",
+        "0.1",
+        "--lambda",
+        "0.01",
+        "--seed",
+        "3",
+        "--quiet",
+        "--out",
+        s(&out),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        entries(&out),
+        ["state.npz", "summary.json", "trajectory.csv"]
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["seed"], 3);
+    assert_eq!(summary["config"]["steps"], 50);
+    assert_eq!(summary["config"]["model"]["width"], 24);
+    let j0 = summary["initial"]["objective"].as_f64().unwrap();
+    let j1 = summary["final"]["objective"].as_f64().unwrap();
+    assert!(j1 < j0, "GD did not decrease J: {j0} -> {j1}");
+    let csv = std::fs::read_to_string(out.join("trajectory.csv")).unwrap();
+    assert!(csv.starts_with("step,t,objective,risk,dissipation,residual_norm\n"));
+    assert_eq!(csv.lines().last().unwrap().split(',').next().unwrap(), "50");
+}
+
+#[test]
+fn same_seed_same_state_for_one_and_two_threads() {
+    let d = tmp();
+    let run = |threads: &str, name: &str| {
+        let out = d.path().join(name);
+        let o = nff(&[
+            "train",
+            "--arch",
+            "resnet",
+            "--width",
+            "300",
+            "--depth",
+            "3",
+            "--steps",
+            "20",
+            "--threads",
+            threads,
+            "--quiet",
+            "--out",
+            s(&out),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        std::fs::read(out.join("state.npz")).unwrap()
+    };
+    assert_eq!(run("1", "a"), run("2", "b"));
+}
+
+/// `nff train --init STATE.npz` reproduces math.md §2 exactly: two GD steps of a tiny two-level network,
+/// written out by hand from the equations (no library code), agree to 1e-12.
+#[test]
+fn train_from_state_file_matches_hand_written_gd() {
+    let d = tmp();
+    // A two-level net: d = 2, m = 3, N = 2.
+    let x = [[0.5, -1.0], [1.5, 0.25]];
+    let y = [0.3, -0.4];
+    let a = [[0.2, -0.7, 1.1], [0.9, 0.4, -0.3]];
+    let v = [0.5, -1.5, 0.8];
+    let state = d.path().join("state.npz");
+    nff_core_write_state(&state, &x, &y, &a, &v);
+    let out = d.path().join("gd");
+    let (eta, lambda, m, n) = (0.1, 0.05, 3.0, 2.0);
+    let o = nff(&[
+        "train",
+        "--init",
+        s(&state),
+        "--eta",
+        "0.1",
+        "--steps",
+        "2",
+        "--lambda",
+        "0.05",
+        "--activation",
+        "tanh",
+        "--quiet",
+        "--out",
+        s(&out),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // By hand: yhat_i = (1/m) Σ_j v_j tanh(a_j·x_i), r_i = (yhat_i − y_i)/N,
+    // ȧ_j = −Σ_i x_i r_i v_j (1 − tanh²) − λ a_j, v̇_j = −Σ_i r_i tanh(a_j·x_i) − λ v_j.
+    let (mut a, mut v) = (a, v);
+    for _ in 0..2 {
+        let z = |i: usize, j: usize| x[i][0] * a[0][j] + x[i][1] * a[1][j];
+        let yhat: Vec<f64> = (0..2)
+            .map(|i| (0..3).map(|j| v[j] * z(i, j).tanh()).sum::<f64>() / m)
+            .collect();
+        let r: Vec<f64> = (0..2).map(|i| (yhat[i] - y[i]) / n).collect();
+        let mut da = [[0.0; 3]; 2];
+        let mut dv = [0.0; 3];
+        for j in 0..3 {
+            for c in 0..2 {
+                da[c][j] = -(0..2)
+                    .map(|i| x[i][c] * r[i] * v[j] * (1.0 - z(i, j).tanh().powi(2)))
+                    .sum::<f64>()
+                    - lambda * a[c][j];
+            }
+            dv[j] = -(0..2).map(|i| r[i] * z(i, j).tanh()).sum::<f64>() - lambda * v[j];
+        }
+        for j in 0..3 {
+            for c in 0..2 {
+                a[c][j] += eta * da[c][j];
+            }
+            v[j] += eta * dv[j];
+        }
+    }
+    let (_, net) = nff::core::io::load_state(out.join("state.npz")).unwrap();
+    for j in 0..3 {
+        for c in 0..2 {
+            assert!((net.a()[(c, j)] - a[c][j]).abs() < 1e-12);
+        }
+        assert!((net.v()[j] - v[j]).abs() < 1e-12);
+    }
+}
+
+fn nff_core_write_state(
+    path: &PathBuf,
+    x: &[[f64; 2]; 2],
+    y: &[f64; 2],
+    a: &[[f64; 3]; 2],
+    v: &[f64; 3],
+) {
+    let xm = faer::Mat::from_fn(2, 2, |i, j| x[i][j]);
+    let am = faer::Mat::from_fn(2, 3, |i, j| a[i][j]);
+    let data = nff::core::Dataset::new(xm, y.to_vec()).unwrap();
+    let net =
+        nff::core::Params::from_blocks(nff::core::Arch::TwoLevel, am.as_ref(), &[], v).unwrap();
+    nff::core::io::save_state(path, &data, &net).unwrap();
+}
+
+/// Bad input: a one-line error naming expected and found, non-zero exit, no output directory.
+#[test]
+fn bad_input_fails_cleanly_without_partial_output() {
+    let d = tmp();
+    let out = d.path().join("out");
+    let cases: Vec<(Vec<String>, &[&str])> = vec![
+        (
+            vec!["--activation".into(), "swish".into()],
+            &["swish", "tanh"],
+        ),
+        (
+            vec!["--data".into(), "builtin:nope".into()],
+            &["nope", "sine"],
+        ),
+        (
+            vec!["--init".into(), s(&d.path().join("missing.npz")).into()],
+            &["missing.npz"],
+        ),
+        (vec!["--width".into(), "0".into()], &["m >= 1", "0"]),
+        (vec!["--eta".into(), "nan".into()], &["eta", "NaN"]),
+        (
+            vec![
+                "--arch".into(),
+                "two-level".into(),
+                "--depth".into(),
+                "3".into(),
+            ],
+            &["depth 1", "3"],
+        ),
+        (vec!["--arch".into(), "cnn".into()], &["cnn", "resnet"]),
+        (
+            vec!["--data".into(), "foo.txt".into()],
+            &[".npz", "foo.txt"],
+        ),
+    ];
+    for (extra, needles) in cases {
+        let mut args = vec![
+            "train".to_string(),
+            "--quiet".into(),
+            "--steps".into(),
+            "1".into(),
+            "--out".into(),
+            s(&out).into(),
+        ];
+        args.extend(extra.iter().cloned());
+        let o = nff(&args.iter().map(|a| a.as_str()).collect::<Vec<_>>());
+        assert!(!o.status.success(), "{extra:?} should fail");
+        let e = stderr(&o);
+        assert_eq!(e.trim().lines().count(), 1, "{extra:?}: not one line: {e}");
+        for n in needles {
+            assert!(e.contains(n), "{extra:?}: '{n}' not in: {e}");
+        }
+        assert!(!out.exists(), "{extra:?}: output directory left behind");
+        assert_eq!(
+            entries(d.path())
+                .iter()
+                .filter(|e| e.contains("partial"))
+                .count(),
+            0
+        );
+    }
+}
+
+#[test]
+fn bad_state_files_are_rejected_with_shapes() {
+    let d = tmp();
+    let out = d.path().join("out");
+    // NaN in the data.
+    let bad = d.path().join("nan.npz");
+    let xm = faer::Mat::from_fn(2, 2, |i, j| {
+        if i == 1 && j == 1 {
+            f64::NAN
+        } else {
+            1.0 + i as f64
+        }
+    });
+    nff::core::io::write_npz(
+        &bad,
+        &[
+            ("X", &[2, 2], &[1.0, 2.0, 1.0, xm[(1, 1)]]),
+            ("y", &[2], &[0.0, 1.0]),
+            ("A", &[2, 3], &[0.0; 6]),
+            ("v", &[3], &[0.0; 3]),
+            ("depth", &[], &[1.0]),
+            ("resnet", &[], &[0.0]),
+        ],
+    )
+    .unwrap();
+    let o = nff(&["train", "--init", s(&bad), "--quiet", "--out", s(&out)]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).to_lowercase().contains("nan"), "{}", stderr(&o));
+    // Depth inconsistent with W.
+    let bad = d.path().join("depth.npz");
+    nff::core::io::write_npz(
+        &bad,
+        &[
+            ("X", &[2, 2], &[1.0, 2.0, 1.0, 0.5]),
+            ("y", &[2], &[0.0, 1.0]),
+            ("A", &[2, 3], &[0.0; 6]),
+            ("W", &[1, 3, 3], &[0.0; 9]),
+            ("v", &[3], &[0.0; 3]),
+            ("depth", &[], &[3.0]),
+            ("resnet", &[], &[0.0]),
+        ],
+    )
+    .unwrap();
+    let o = nff(&["train", "--init", s(&bad), "--quiet", "--out", s(&out)]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("(2, 3, 3)") && e.contains("(1, 3, 3)"), "{e}");
+    // Width flag disagreeing with the file.
+    let good = d.path().join("good.npz");
+    nff_core_write_state(
+        &good,
+        &[[0.5, -1.0], [1.5, 0.25]],
+        &[0.3, -0.4],
+        &[[0.2, -0.7, 1.1], [0.9, 0.4, -0.3]],
+        &[0.5, -1.5, 0.8],
+    );
+    let o = nff(&[
+        "train",
+        "--init",
+        s(&good),
+        "--width",
+        "5",
+        "--quiet",
+        "--out",
+        s(&out),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("width 3") && stderr(&o).contains("--width 5"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn data_command_writes_npz_and_csv() {
+    let d = tmp();
+    let out = d.path().join("data");
+    let o = nff(&[
+        "data",
+        "--data",
+        "builtin:spirals",
+        "--n",
+        "20",
+        "--d",
+        "2",
+        "--quiet",
+        "--out",
+        s(&out),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let a = nff::core::io::load_data_npz(out.join("data.npz")).unwrap();
+    let b = nff::core::io::load_data_csv(out.join("data.csv")).unwrap();
+    assert_eq!(a.y, b.y);
+    assert!(a.y.iter().all(|y| *y == 1.0 || *y == -1.0));
+}
+
+#[test]
+fn verify_quick_subset_writes_three_outputs_with_schema() {
+    let d = tmp();
+    let out = d.path().join("v");
+    let o = nff(&[
+        "verify",
+        "--quick",
+        "--only",
+        "C1,C21",
+        "--quiet",
+        "--out",
+        s(&out),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let claims: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("claims.json")).unwrap()).unwrap();
+    let arr = claims.as_array().unwrap();
+    assert_eq!(arr.len(), 2);
+    for c in arr {
+        for key in [
+            "id",
+            "title",
+            "passed",
+            "value",
+            "threshold",
+            "detail",
+            "figure",
+            "seconds",
+        ] {
+            assert!(c.get(key).is_some(), "missing {key} in {c}");
+        }
+        let fig = c["figure"].as_str().unwrap();
+        assert!(std::fs::read_to_string(out.join(fig))
+            .unwrap()
+            .contains("<svg"));
+    }
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("| C1 ") || md.contains("[C1]"));
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        html.contains("<svg")
+            && html.contains("C21")
+            && !html.contains("<script")
+            && !html.contains("src=\"http")
+    );
+    let o = nff(&[
+        "verify",
+        "--only",
+        "C99",
+        "--quiet",
+        "--out",
+        s(&d.path().join("w")),
+    ]);
+    assert!(!o.status.success() && stderr(&o).contains("C99"));
+}
