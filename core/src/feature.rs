@@ -9,7 +9,7 @@
 //! (for the ResNet, $\mathbf z' = \mathbf z + \int\cdots$ with units aligned by the skip connection).
 //!
 //! A width-$m$ network is the special case of empirical measures $p_\ell = \frac1m\sum_j\delta_{\mathbf z_{\ell,j}}$
-//! with $w_{\ell+1}(\mathbf z_{\ell,j}, \mathbf z_{\ell+1,k}) = W_\ell[j,k]$: [`FeatureNet`] stores exactly that,
+//! with $w_{\ell+1}(\mathbf z_{\ell,j}, \mathbf z_{\ell+1,k}) = (W_\ell)_{jk}$: [`FeatureNet`] stores exactly that,
 //! converts both ways ([`FeatureNet::from_network`], [`FeatureNet::to_network`]) and reports the
 //! consistency residual ([`FeatureNet::consistency_residual`]).
 //!
@@ -279,13 +279,13 @@ impl Degeneracy {
 }
 
 /// A network in feature space: each hidden layer an [`EmpiricalMeasure`] over $\mathbb R^N$, pair weights
-/// $W_\ell$ with $w(\mathbf z_{\ell,j}, \mathbf z_{\ell+1,k}) = W_\ell[j,k]$, output weights $v$, first-layer
+/// $W_\ell$ with $w(\mathbf z_{\ell,j}, \mathbf z_{\ell+1,k}) = (W_\ell)_{jk}$, output weights $v$, first-layer
 /// weights $A$ and the architecture (math.md §3.2).
 ///
 /// All layers have the same number $m$ of atoms (units are labelled $1..m$ in every layer; for the ResNet
 /// unit $k$ of layer $\ell+1$ is unit $k$ of layer $\ell$ moved along the skip connection). Measures of a
 /// width-$m$ network are uniform; other weights are allowed and enter every integral, e.g.
-/// $\mathbf z_{\ell+1,k} = \sum_j p_{\ell,j}W_\ell[j,k]\,h(\mathbf z_{\ell,j})$, but [`FeatureNet::to_network`] needs uniform ones.
+/// $\mathbf z_{\ell+1,k} = \sum_j p_{\ell,j}(W_\ell)_{jk}\,h(\mathbf z_{\ell,j})$, but [`FeatureNet::to_network`] needs uniform ones.
 #[derive(Clone, Debug)]
 pub struct FeatureNet {
     arch: Arch,
@@ -469,7 +469,7 @@ impl FeatureNet {
     }
 
     /// What layer $\ell+1$'s features should be given layer $\ell$ and $W_\ell$:
-    /// $\sum_j p_{\ell,j}W_\ell[j,k]h(\mathbf z_{\ell,j})$ [$+\,\mathbf z_{\ell,k}$ for the ResNet].
+    /// $\sum_j p_{\ell,j}(W_\ell)_{jk}h(\mathbf z_{\ell,j})$ [$+\,\mathbf z_{\ell,k}$ for the ResNet].
     fn propagated(&self, l: usize, activation: Activation) -> Mat<f64> {
         let p = &self.layers[l];
         let hz = Mat::from_fn(p.dim(), p.len(), |i, j| {
@@ -492,7 +492,7 @@ impl FeatureNet {
     }
 
     /// The consistency residual per layer $\ell = 2..L$ (entry $\ell-2$; empty for $L = 1$):
-    /// $$\max_k\Big\|\tfrac1m\sum_j W_\ell[j,k]\,h(\mathbf z_{\ell,j})\ [+\,\mathbf z_{\ell,k}]_{\rm Res} - \mathbf z_{\ell+1,k}\Big\|_2$$
+    /// $$\max_k\Big\|\tfrac1m\sum_j (W_\ell)_{jk}\,h(\mathbf z_{\ell,j})\ [+\,\mathbf z_{\ell,k}]_{\rm Res} - \mathbf z_{\ell+1,k}\Big\|_2$$
     /// (with $\frac1m$ replaced by the layer's weights $p_{\ell,j}$ when they are not uniform).
     /// Zero up to rounding for the view of a genuine network; a feature moved by $\delta$ shows up as
     /// $\|\delta\|$ in the layer it belongs to.
@@ -531,7 +531,7 @@ impl FeatureNet {
         let mut res = z1.to_owned();
         matmul(res.as_mut(), Accum::Add, x, a.as_ref(), -1.0, Par::Seq);
         let (r, zn) = (res.norm_l2(), z1.norm_l2());
-        if !(r <= RANGE_TOL * zn) {
+        if r.is_nan() || r > RANGE_TOL * zn {
             return Err(CoreError::numerical(
                 "recovering first-layer weights from Z_1",
                 format!(

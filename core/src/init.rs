@@ -47,7 +47,7 @@ fn one() -> f64 {
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Init {
-    /// All parameters i.i.d. Gaussian: $a_j\sim\mathcal N(0,\sigma_a^2I_d)$, $W_\ell[j,k]\sim\mathcal N(\mu_W,\sigma_W^2)$,
+    /// All parameters i.i.d. Gaussian: $a_j\sim\mathcal N(0,\sigma_a^2I_d)$, $(W_\ell)_{jk}\sim\mathcal N(\mu_W,\sigma_W^2)$,
     /// $v_j\sim\mathcal N(0,\sigma_v^2)$. Middle layers of the standard DNN collapse to one feature as
     /// $m\to\infty$: $\mathbf z_{2,k}\to\mu_W\,\mathbb E\,h(\mathbf z_1)$, spread $\propto m^{-1/2}$ (math.md §3.1).
     Iid {
@@ -86,7 +86,7 @@ pub enum Init {
     /// Then $\frac1m h(Z_\ell)W_\ell = \hat K_\ell\hat K_\ell^{-1}Z_{\ell+1} = Z_{\ell+1}$ exactly (up to rounding)
     /// at every finite $m$ (claim C1). With a ridge $\epsilon$ the residual is
     /// $\epsilon(\hat K_\ell+\epsilon I)^{-1}Z_{\ell+1}$, of size $O(\sqrt\epsilon)$ along the near-null directions of
-    /// $\hat K_\ell$ (the targets have a component there that no weights produce); it is reported per layer, and $W_\ell[j,k] = h(\mathbf z_{\ell,j})^\top\hat K_\ell^{-1}\mathbf z_{\ell+1,k}$
+    /// $\hat K_\ell$ (the targets have a component there that no weights produce); it is reported per layer, and $(W_\ell)_{jk} = h(\mathbf z_{\ell,j})^\top\hat K_\ell^{-1}\mathbf z_{\ell+1,k}$
     /// is $O(1)$ as $m$ grows (its mean square over $j$ is $\mathbf z^\top\hat K^{-1}\mathbf z$, independent of $m$).
     /// For a two-level network (no $W$) it equals `Iid`; for the ResNet it is rejected (use `Zero`).
     MinNorm {
@@ -281,7 +281,7 @@ pub fn ridged_cholesky(k: MatRef<'_, f64>) -> Result<RidgedCholesky> {
         (0..n).flat_map(|j| (0..n).map(move |i| k[(i, j)])),
     )?;
     let trace: f64 = (0..n).map(|i| k[(i, i)]).sum();
-    if !(trace > 0.0) {
+    if trace.is_nan() || trace <= 0.0 {
         return Err(CoreError::numerical(
             "Gram matrix K = h(Z)h(Z)^T/m",
             format!("trace {trace}: the activations vanish on the data"),
@@ -492,13 +492,13 @@ fn min_norm_weights(
 ///
 /// ```
 /// use nff_core::{init::{init_network, Init}, Activation, Arch, Dataset, Shape};
-/// let x = faer::Mat::from_fn(6, 2, |i, j| ((i * 7 + j * 3) % 5) as f64 / 5.0 - 0.4);
+/// let x = faer::Mat::from_fn(6, 2, |i, j| ((i + 1) as f64 * (j as f64 + 0.7)).sin());
 /// let data = Dataset::new(x, vec![0.0; 6]).unwrap();
 /// let shape = Shape::new(Arch::Dnn, 2, 24, 3).unwrap();
 /// let init: Init = "min-norm".parse().unwrap();
 /// let (net, report) = init_network(shape, &data, Activation::Tanh, &init, 7).unwrap();
 /// assert_eq!(report.gram.len(), 2);
-/// assert!(report.max_consistency_residual() < 1e-10);
+/// assert!(!report.ridged() && report.max_consistency_residual() < 1e-10);
 /// assert_eq!(net.shape(), shape);
 /// ```
 pub fn init_network(

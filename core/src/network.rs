@@ -4,7 +4,7 @@
 //!
 //! - **Standard DNN**: $Z_1 = XA$, $Z_{\ell+1} = \frac1m h(Z_\ell) W_\ell$ ($\ell = 1..L-1$),
 //!   $\hat{\mathbf y} = \frac1m h(Z_L) v$, with $A \in \mathbb R^{d\times m}$, $W_\ell \in \mathbb R^{m\times m}$
-//!   ($W_\ell[j,k]$ goes from unit $j$ of layer $\ell$ to unit $k$ of layer $\ell+1$), $v \in \mathbb R^m$.
+//!   ($(W_\ell)_{jk}$ goes from unit $j$ of layer $\ell$ to unit $k$ of layer $\ell+1$), $v \in \mathbb R^m$.
 //! - **ResNet**: $Z_{\ell+1} = Z_\ell + \frac1m h(Z_\ell) W_\ell$ (units aligned by the skip connection).
 //! - **Two-level**: $L = 1$, $f(x) = \frac1m\sum_j v_j h(a_j^\top x)$.
 //!
@@ -543,10 +543,8 @@ impl Problem {
             let v = net.v();
             let g = &mut ws.g[top];
             let dz = &ws.dz[top];
-            for k in 0..m {
-                let vk = v[k];
-                let col = k * n..(k + 1) * n;
-                for ((gi, &di), &ri) in g[col.clone()].iter_mut().zip(&dz[col]).zip(&ws.r) {
+            for ((gcol, dcol), &vk) in g.chunks_exact_mut(n).zip(dz.chunks_exact(n)).zip(v) {
+                for ((gi, &di), &ri) in gcol.iter_mut().zip(dcol).zip(&ws.r) {
                     *gi = di * ri * vk;
                 }
             }

@@ -128,11 +128,14 @@ fn f64_le(v: &[f64]) -> Vec<u8> {
 fn write_raw_npz(path: &Path, entries: &[(&str, Vec<u8>)]) {
     let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
     for (name, bytes) in entries {
-        z.start_file(
-            format!("{name}.npy"),
-            zip::write::SimpleFileOptions::default(),
-        )
-        .unwrap();
+        // A name with an extension is taken as the file name as it is.
+        let file = if name.contains('.') {
+            name.to_string()
+        } else {
+            format!("{name}.npy")
+        };
+        z.start_file(file, zip::write::SimpleFileOptions::default())
+            .unwrap();
         z.write_all(bytes).unwrap();
     }
     z.finish().unwrap();

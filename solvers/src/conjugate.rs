@@ -70,6 +70,23 @@ pub fn risk_conjugate(loss: Loss, p: &[f64], y: &[f64]) -> f64 {
         / n
 }
 
+/// $\partial_1^2\phi(\hat y, y)$ (1 for the squared loss, $\sigma(1-\sigma)$ with $\sigma = (1+e^{y\hat y})^{-1}$ for the logistic).
+pub fn loss_second(loss: Loss, yhat: f64, y: f64) -> f64 {
+    match loss {
+        Loss::Squared => 1.0,
+        Loss::Logistic => {
+            let m = -y * yhat;
+            let s = if m >= 0.0 {
+                1.0 / (1.0 + (-m).exp())
+            } else {
+                let e = m.exp();
+                e / (1.0 + e)
+            };
+            s * (1.0 - s)
+        }
+    }
+}
+
 /// $x\log x$ with $0\log 0 = 0$.
 pub fn xlogx(x: f64) -> f64 {
     if x > 0.0 {

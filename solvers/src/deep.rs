@@ -57,12 +57,11 @@
 //! weights touching a feature with $p = 0$ are set to 0 (so the exact objective is finite), then residuals, the
 //! exact objective, the KKT (dual) residual and the lower bound are evaluated at that point.
 use crate::conjugate::{risk_conjugate, xlogx};
-use crate::convexity::perspective_pow;
 use crate::error::{ensure_finite, ensure_nonneg, Result, SolverError};
 use crate::lbfgs::{self, LbfgsOptions, Termination};
 use crate::linalg::pinv;
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, MatMut, MatRef, Par};
+use faer::{Accum, Mat, MatRef, Par};
 use nff_core::network::Workspace;
 use nff_core::{rng, Activation, Arch, Dataset, Loss, Network, Problem, Regularizer};
 use serde::Serialize;
@@ -307,32 +306,57 @@ pub struct DeepMultipliers {
     pub r: Vec<f64>,
 }
 
+/// The algorithm of [`DeepProgram::solve`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeepMethod {
+    /// The lifted barrier method of [`crate::deep_ipm`] (default): Newton steps on dense normal equations
+    /// of size = number of constraints; accurate (relative gaps ~1e-9) on the small sizes of math.md §6.
+    InteriorPoint,
+    /// The augmented Lagrangian with projected L-BFGS inner solves and smoothed perspectives. First order:
+    /// cheap per iteration but ill-conditioned near $p\to0$ (the perspective's curvature grows like $1/p$), so
+    /// it typically stalls at moderate accuracy; kept for larger candidate sets and as a cross-check.
+    AugmentedLagrangian,
+}
+
 /// Options of [`DeepProgram::solve`].
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct DeepOptions {
-    /// Target primal residual (density units, $\infty$-norm).
+    /// The algorithm.
+    pub method: DeepMethod,
+    /// Target primal residual (mass units, $\infty$-norm).
     pub tol_primal: f64,
-    /// Target dual residual (projected gradient of the Lagrangian in mass variables, $\infty$-norm).
+    /// Target dual residual (gradient of the Lagrangian in mass variables, $\infty$-norm).
     pub tol_dual: f64,
-    /// Outer (multiplier) iterations.
+    /// Interior point: stop when the barrier gap $|\mathcal B|\mu\le$ `tol_gap`$\cdot|f|$.
+    pub tol_gap: f64,
+    /// Interior point: Newton-step limit.
+    pub max_newton: usize,
+    /// A feature is in the support when $p_\ell(j) >$ `support_tol`$\cdot\max_jp_\ell(j)$ (KKT report and bound).
+    pub support_tol: f64,
+    /// Augmented Lagrangian: outer (multiplier) iterations.
     pub max_outer: usize,
-    /// Inner L-BFGS iterations per outer iteration.
+    /// Augmented Lagrangian: inner L-BFGS iterations per outer iteration.
     pub max_inner: usize,
-    /// Initial penalty $\sigma$.
+    /// Augmented Lagrangian: initial penalty $\sigma$.
     pub sigma0: f64,
-    /// Initial perspective smoothing $\varepsilon$.
+    /// Augmented Lagrangian: initial perspective smoothing $\varepsilon$.
     pub eps0: f64,
-    /// Final perspective smoothing $\varepsilon_{\min}$.
+    /// Augmented Lagrangian: final perspective smoothing $\varepsilon_{\min}$.
     pub eps_min: f64,
-    /// L-BFGS memory.
+    /// Augmented Lagrangian: L-BFGS memory.
     pub memory: usize,
 }
 
 impl Default for DeepOptions {
     fn default() -> Self {
         Self {
-            tol_primal: 1e-8,
-            tol_dual: 1e-7,
+            method: DeepMethod::InteriorPoint,
+            tol_primal: 1e-10,
+            tol_dual: 1e-9,
+            tol_gap: 1e-10,
+            max_newton: 500,
+            support_tol: 1e-6,
             max_outer: 60,
             max_inner: 3000,
             sigma0: 10.0,
@@ -384,6 +408,8 @@ pub struct DeepSolution {
     pub gap: f64,
     /// `gap / |objective|`.
     pub relative_gap: f64,
+    /// Interior point: the barrier's own gap estimate $|\mathcal B|\mu$ at the last centering.
+    pub barrier_gap: Option<f64>,
     /// Max constraint violation in density units.
     pub primal_residual: f64,
     /// Max feature-consistency violation of the mapped network, $\max_{k:p_k>0}\|e_k\|_\infty/p_k$.
@@ -398,9 +424,11 @@ pub struct DeepSolution {
     pub multipliers: DeepMultipliers,
     /// Predictions on the training points.
     pub predictions: Vec<f64>,
-    /// Outer iterations.
+    /// The algorithm used.
+    pub method: DeepMethod,
+    /// Outer iterations (barrier stages or multiplier updates).
     pub outer_iterations: usize,
-    /// Inner L-BFGS iterations, total.
+    /// Inner iterations, total (Newton steps or L-BFGS iterations).
     pub inner_iterations: usize,
     /// L-BFGS memory resets (non-descent directions, failed line searches), total.
     pub lbfgs_resets: usize,
@@ -429,16 +457,26 @@ pub struct MappedNetwork {
 /// The deep program: data, activation, loss, candidates and strengths (validated).
 #[derive(Clone, Debug)]
 pub struct DeepProgram {
-    loss: Loss,
+    pub(crate) loss: Loss,
     activation: Activation,
     x: Mat<f64>,
-    y: Vec<f64>,
-    cand: DeepCandidates,
-    cfg: DeepConfig,
+    pub(crate) y: Vec<f64>,
+    pub(crate) cand: DeepCandidates,
+    pub(crate) cfg: DeepConfig,
     /// $h(\mathbf z)$ per layer ($N\times n_\ell$).
-    h: Vec<Mat<f64>>,
+    pub(crate) h: Vec<Mat<f64>>,
     /// Linear feature costs $r_\ell(j)$ (layer 1: $\lambda_a$ times the min-norm cost).
     pub cost: Vec<Vec<f64>>,
+}
+
+/// Counters of a solve.
+struct RunStats {
+    outer: usize,
+    inner: usize,
+    resets: usize,
+    barrier_gap: Option<f64>,
+    termination: Termination,
+    eps: f64,
 }
 
 /// Offsets of the blocks of the split variable vector (mass variables).
@@ -489,10 +527,17 @@ impl Layout {
 
 /// A point in mass variables (signed).
 #[derive(Clone, Debug)]
-struct Mass {
-    p: Vec<Vec<f64>>,
-    u: Vec<Mat<f64>>,
-    v: Vec<f64>,
+pub(crate) struct Mass {
+    pub(crate) p: Vec<Vec<f64>>,
+    pub(crate) u: Vec<Mat<f64>>,
+    pub(crate) v: Vec<f64>,
+}
+
+/// Per layer: $p$ counts as used above `tol`$\cdot\max p$ (and above 0).
+fn support_thresholds(m: &Mass, tol: f64) -> Vec<f64> {
+    m.p.iter()
+        .map(|p| tol * p.iter().copied().fold(0.0, f64::max))
+        .collect()
 }
 
 /// $\kappa(\alpha) = (q-1)(\alpha/q)^{q/(q-1)}$ (for $q = 1$: 0).
@@ -654,14 +699,14 @@ impl DeepProgram {
     pub fn config(&self) -> &DeepConfig {
         &self.cfg
     }
-    fn n(&self) -> usize {
+    pub(crate) fn n(&self) -> usize {
         self.y.len()
     }
-    fn lambda_layer(&self, l: usize) -> f64 {
+    pub(crate) fn lambda_layer(&self, l: usize) -> f64 {
         self.cfg.lambda_w[l]
     }
 
-    fn check_point(&self, pt: &DeepPoint) -> Result<()> {
+    pub(crate) fn check_point(&self, pt: &DeepPoint) -> Result<()> {
         let sizes = self.sizes();
         let depth = sizes.len();
         let bad = pt.rho.len() != depth
@@ -691,7 +736,7 @@ impl DeepProgram {
         Ok(())
     }
 
-    fn to_mass(&self, pt: &DeepPoint) -> Mass {
+    pub(crate) fn to_mass(&self, pt: &DeepPoint) -> Mass {
         let pi = &self.cand.pi;
         let sizes = self.sizes();
         let p = pt
@@ -712,7 +757,7 @@ impl DeepProgram {
         Mass { p, u, v }
     }
 
-    fn from_mass(&self, m: &Mass) -> DeepPoint {
+    pub(crate) fn from_mass(&self, m: &Mass) -> DeepPoint {
         let pi = &self.cand.pi;
         let sizes = self.sizes();
         let rho =
@@ -742,7 +787,7 @@ impl DeepProgram {
         Ok(self.predict_mass(&self.to_mass(pt).v))
     }
 
-    fn predict_mass(&self, v: &[f64]) -> Vec<f64> {
+    pub(crate) fn predict_mass(&self, v: &[f64]) -> Vec<f64> {
         let hl = &self.h[self.depth() - 1];
         let mut yhat = vec![0.0; self.n()];
         for (j, &vj) in v.iter().enumerate() {
@@ -792,7 +837,7 @@ impl DeepProgram {
     }
 
     /// Objective in mass variables with smoothing $\varepsilon$ (exact at $\varepsilon = 0$).
-    fn objective_mass(&self, m: &Mass, eps: f64) -> f64 {
+    pub(crate) fn objective_mass(&self, m: &Mass, eps: f64) -> f64 {
         let q = self.cfg.q;
         let depth = self.depth();
         let yhat = self.predict_mass(&m.v);
@@ -827,7 +872,7 @@ impl DeepProgram {
     }
 
     /// Consistency residuals $e_k = \sum_j\hat U_{jk}h(\mathbf z_j) - p_k\mathbf z_k$ (mass units), $N\times n_{\ell+1}$ per layer.
-    fn consistency_mass(&self, m: &Mass) -> Vec<Mat<f64>> {
+    pub(crate) fn consistency_mass(&self, m: &Mass) -> Vec<Mat<f64>> {
         (0..self.depth() - 1)
             .map(|l| {
                 let mut e = self.h[l].as_ref() * m.u[l].as_ref();
@@ -845,7 +890,7 @@ impl DeepProgram {
 
     /// Primal residuals: (max over mass and density-form consistency violations, max feature violation
     /// $\|e_k\|_\infty/p_k$ over supported $k$).
-    fn residuals_mass(&self, m: &Mass) -> (f64, f64) {
+    pub(crate) fn residuals_mass(&self, m: &Mass) -> (f64, f64) {
         let mut prim: f64 =
             m.p.iter()
                 .map(|p| (p.iter().sum::<f64>() - 1.0).abs())
@@ -1003,13 +1048,20 @@ impl DeepProgram {
 
     /// The certified lower bound $D$ of the module docs at multipliers $(\boldsymbol\mu, \mathbf r^*)$, with $\alpha$
     /// taken from `pt` and repaired to dual feasibility. `mult.c` is not used (maximized out).
-    pub fn dual_bound(&self, pt: &DeepPoint, mult: &DeepMultipliers) -> Result<DualBound> {
+    /// Features with $p_\ell(j)\le$ `support_tol`$\cdot\max_jp_\ell(j)$ count as unused (their $\alpha^{\rm out}$ is repaired first
+    /// and their $\boldsymbol\mu$ replaced by a best response when that helps); the bound is valid for any choice.
+    pub fn dual_bound(
+        &self,
+        pt: &DeepPoint,
+        mult: &DeepMultipliers,
+        support_tol: f64,
+    ) -> Result<DualBound> {
         self.check_point(pt)?;
         self.check_multipliers(mult)?;
-        Ok(self.dual_bound_mass(&self.to_mass(pt), mult))
+        Ok(self.dual_bound_mass(&self.to_mass(pt), mult, support_tol))
     }
 
-    fn check_multipliers(&self, mult: &DeepMultipliers) -> Result<()> {
+    pub(crate) fn check_multipliers(&self, mult: &DeepMultipliers) -> Result<()> {
         let sizes = self.sizes();
         let n = self.n();
         let ok = mult.mu.len() == sizes.len() - 1
@@ -1068,7 +1120,14 @@ impl DeepProgram {
         (a_in, a_out, a_v)
     }
 
-    fn dual_bound_mass(&self, m: &Mass, mult: &DeepMultipliers) -> DualBound {
+    pub(crate) fn dual_bound_mass(
+        &self,
+        m: &Mass,
+        mult: &DeepMultipliers,
+        support_tol: f64,
+    ) -> DualBound {
+        let thr = support_thresholds(m, support_tol);
+        let used = |l: usize, j: usize| m.p[l][j] > thr[l];
         let q = self.cfg.q;
         let n = self.n();
         let sizes = self.sizes();
@@ -1090,7 +1149,7 @@ impl DeepProgram {
             let mut mm = self.h[l].transpose() * mu[l].as_ref();
             if q == 1.0 {
                 for k in 0..sizes[l + 1] {
-                    if m.p[l + 1][k] <= 0.0 {
+                    if !used(l + 1, k) {
                         if let Some(t) = self.best_response(l, k, &mu[l], &a_out[l], lam) {
                             let z = &self.cand.z[l + 1];
                             let zn = (0..n).map(|i| z[(i, k)].powi(2)).sum::<f64>().sqrt();
@@ -1125,9 +1184,9 @@ impl DeepProgram {
             }
             // Unused source features first (their α_out is their own off-support "potential").
             for j in 0..sizes[l] {
-                if m.p[l][j] <= 0.0 {
+                if !used(l, j) {
                     let need = (0..sizes[l + 1])
-                        .filter(|&k| m.p[l + 1][k] > 0.0)
+                        .filter(|&k| used(l + 1, k))
                         .map(|k| mm[(j, k)].abs() / lam - a_in[l + 1][k])
                         .fold(0.0, f64::max);
                     if need > a_out[l][j] {
@@ -1139,7 +1198,7 @@ impl DeepProgram {
             // Unused target features: best response μ_k = -t ẑ_k (a 1-D concave maximization of
             // their density value -μᵀz - λκ(α_in(μ))), kept if better than the given μ_k.
             for k in 0..sizes[l + 1] {
-                if m.p[l + 1][k] > 0.0 {
+                if used(l + 1, k) {
                     continue;
                 }
                 if let Some(t) = self.best_response(l, k, &mu[l], &a_out[l], lam) {
@@ -1320,15 +1379,24 @@ impl DeepProgram {
 
     /// KKT residuals of a point with multipliers (see [`DeepKkt`]); density values from the repaired
     /// dual ([`DeepProgram::dual_bound`]).
-    pub fn kkt(&self, pt: &DeepPoint, mult: &DeepMultipliers) -> Result<DeepKkt> {
+    /// `support_tol` as in [`DeepProgram::dual_bound`].
+    pub fn kkt(&self, pt: &DeepPoint, mult: &DeepMultipliers, support_tol: f64) -> Result<DeepKkt> {
         self.check_point(pt)?;
         self.check_multipliers(mult)?;
         let m = self.to_mass(pt);
-        let bound = self.dual_bound_mass(&m, mult);
-        Ok(self.kkt_mass(&m, mult, &bound))
+        let bound = self.dual_bound_mass(&m, mult, support_tol);
+        Ok(self.kkt_mass(&m, mult, &bound, support_tol))
     }
 
-    fn kkt_mass(&self, m: &Mass, mult: &DeepMultipliers, bound: &DualBound) -> DeepKkt {
+    pub(crate) fn kkt_mass(
+        &self,
+        m: &Mass,
+        mult: &DeepMultipliers,
+        bound: &DualBound,
+        support_tol: f64,
+    ) -> DeepKkt {
+        let thr = support_thresholds(m, support_tol);
+        let used = |l: usize, j: usize| m.p[l][j] > thr[l];
         let q = self.cfg.q;
         let n = self.n();
         let sizes = self.sizes();
@@ -1356,11 +1424,11 @@ impl DeepProgram {
                 .map(|j| (0..u.ncols()).map(|k| u[(j, k)].abs()).sum())
                 .collect();
             for k in 0..u.ncols() {
-                if m.p[l + 1][k] <= 0.0 {
+                if !used(l + 1, k) {
                     continue;
                 }
                 for j in 0..u.nrows() {
-                    if m.p[l][j] <= 0.0 {
+                    if !used(l, j) {
                         continue;
                     }
                     let g = lam * q * (pw(sin[k], m.p[l + 1][k]) + pw(sout[j], m.p[l][j]));
@@ -1374,7 +1442,7 @@ impl DeepProgram {
                 }
             }
             let us: Vec<f64> = (0..u.nrows())
-                .filter(|&j| m.p[l][j] > 0.0)
+                .filter(|&j| used(l, j))
                 .map(|j| sout[j] / m.p[l][j])
                 .collect();
             let mx = us.iter().copied().fold(0.0, f64::max);
@@ -1385,7 +1453,7 @@ impl DeepProgram {
         let mut output: f64 = 0.0;
         for j in 0..sizes[depth - 1] {
             let p = m.p[depth - 1][j];
-            if p <= 0.0 {
+            if !used(depth - 1, j) {
                 continue;
             }
             let rh: f64 = (0..n).map(|i| mult.r[i] * hl[(i, j)]).sum();
@@ -1403,11 +1471,11 @@ impl DeepProgram {
         for l in 0..depth {
             let e = &bound.density[l];
             let on: Vec<f64> = (0..sizes[l])
-                .filter(|&j| m.p[l][j] > 0.0)
+                .filter(|&j| used(l, j))
                 .map(|j| e[j])
                 .collect();
             let off_min = (0..sizes[l])
-                .filter(|&j| m.p[l][j] <= 0.0)
+                .filter(|&j| !used(l, j))
                 .map(|j| e[j])
                 .fold(f64::INFINITY, f64::min);
             let on_min = on.iter().copied().fold(f64::INFINITY, f64::min);
@@ -1614,8 +1682,9 @@ impl DeepProgram {
         val
     }
 
-    /// Solve by the augmented Lagrangian of the module docs, from `start` (default: uniform masses, zero
-    /// weights) and `multipliers` (default: zero).
+    /// Solve from `start` (default: uniform masses, zero weights) and `multipliers` (default: zero) with
+    /// the method of `opts` ([`DeepMethod`]). The result is evaluated independently of the method: exact
+    /// objective, residuals, the certified lower bound of [`DeepProgram::dual_bound`] and KKT residuals.
     pub fn solve(
         &self,
         opts: &DeepOptions,
@@ -1625,6 +1694,7 @@ impl DeepProgram {
         for (name, v) in [
             ("tol_primal", opts.tol_primal),
             ("tol_dual", opts.tol_dual),
+            ("tol_gap", opts.tol_gap),
             ("sigma0", opts.sigma0),
             ("eps0", opts.eps0),
         ] {
@@ -1633,11 +1703,11 @@ impl DeepProgram {
             }
         }
         ensure_nonneg("eps_min", opts.eps_min)?;
+        ensure_nonneg("support_tol", opts.support_tol)?;
         let t0 = Instant::now();
         let sizes = self.sizes();
         let depth = sizes.len();
         let n = self.n();
-        let lay = Layout::new(&sizes);
         let mass0 = match start {
             Some(pt) => {
                 self.check_point(pt)?;
@@ -1664,6 +1734,85 @@ impl DeepProgram {
                 c.clone_from(&mm.c);
             }
         }
+        let (m, mu, c, stats) = match opts.method {
+            DeepMethod::InteriorPoint => {
+                let out = self.solve_ipm(opts, &mass0, Some((&mu, &c)));
+                let stats = RunStats {
+                    outer: out.stages,
+                    inner: out.newton,
+                    resets: 0,
+                    barrier_gap: Some(out.barrier_gap),
+                    termination: out.termination,
+                    eps: 0.0,
+                };
+                (out.mass, out.mu, out.c, stats)
+            }
+            DeepMethod::AugmentedLagrangian => self.solve_al(opts, &mass0, mu, c),
+        };
+        let lay = Layout::new(&sizes);
+        let xc = self.pack(&lay, &m);
+        let lower = vec![0.0; lay.len];
+        let mut g = vec![0.0; lay.len];
+        self.al_value_grad(&lay, &xc, &mut g, &mu, &c, 0.0, stats.eps);
+        let dual_residual = lbfgs::projected_gradient_norm(&xc, &g, &lower);
+        let objective = self.objective_mass(&m, 0.0);
+        let (primal_residual, feature_residual) = self.residuals_mass(&m);
+        let predictions = self.predict_mass(&m.v);
+        let r = self.loss.residual(&predictions, &self.y);
+        let mult = DeepMultipliers {
+            mu: mu
+                .iter()
+                .map(|mm| {
+                    let mut v = Vec::with_capacity(mm.nrows() * mm.ncols());
+                    for k in 0..mm.ncols() {
+                        for i in 0..mm.nrows() {
+                            v.push(mm[(i, k)]);
+                        }
+                    }
+                    v
+                })
+                .collect(),
+            c,
+            r,
+        };
+        let bound = self.dual_bound_mass(&m, &mult, opts.support_tol);
+        let kkt = self.kkt_mass(&m, &mult, &bound, opts.support_tol);
+        let gap = objective - bound.value;
+        Ok(DeepSolution {
+            objective,
+            dual_bound: bound.value,
+            gap,
+            relative_gap: gap / objective.abs().max(f64::MIN_POSITIVE),
+            barrier_gap: stats.barrier_gap,
+            primal_residual,
+            feature_residual,
+            dual_residual,
+            kkt,
+            point: self.from_mass(&m),
+            multipliers: mult,
+            predictions,
+            method: opts.method,
+            outer_iterations: stats.outer,
+            inner_iterations: stats.inner,
+            lbfgs_resets: stats.resets,
+            seconds: t0.elapsed().as_secs_f64(),
+            termination: stats.termination,
+        })
+    }
+
+    /// The augmented Lagrangian loop (mass variables); returns the cleaned point, multipliers and counts.
+    fn solve_al(
+        &self,
+        opts: &DeepOptions,
+        mass0: &Mass,
+        mut mu: Vec<Mat<f64>>,
+        mut c: Vec<f64>,
+    ) -> (Mass, Vec<Mat<f64>>, Vec<f64>, RunStats) {
+        let sizes = self.sizes();
+        let depth = sizes.len();
+        let n = self.n();
+        let lay = Layout::new(&sizes);
+        let mass0 = mass0.clone();
         let mut x = self.pack(&lay, &mass0);
         let lower = vec![0.0; lay.len];
         let mut sigma = opts.sigma0;
@@ -1673,7 +1822,6 @@ impl DeepProgram {
         let mut resets = 0;
         let mut outer = 0;
         let mut termination = Termination::MaxIterations;
-        let mut last_pg = f64::INFINITY;
         while outer < opts.max_outer {
             outer += 1;
             let tol_inner = (1e-2 * 0.2f64.powi(outer as i32)).max(0.1 * opts.tol_dual);
@@ -1692,7 +1840,7 @@ impl DeepProgram {
             let rep = lbfgs::minimize(&mut f, &mut x, &lower, &lb);
             inner_total += rep.iterations;
             resets += rep.resets;
-            last_pg = rep.pg_norm;
+            let last_pg = rep.pg_norm;
             // Multiplier update.
             let m = self.unpack(&lay, &x);
             let e = self.consistency_mass(&m);
@@ -1707,6 +1855,12 @@ impl DeepProgram {
                 c[l] += sigma * (m.p[l].iter().sum::<f64>() - 1.0);
             }
             let (res, _) = self.residuals_mass(&m);
+            if std::env::var("NFF_DEBUG").is_ok() {
+                eprintln!(
+                    "outer {outer}: sigma {sigma:e} eps {eps:e} inner {} {:?} pg {:.2e} f {:.6e} obj {:.6e} res {res:.2e} resets {}",
+                    rep.iterations, rep.termination, rep.pg_norm, rep.f, self.objective_mass(&m, 0.0), rep.resets
+                );
+            }
             if res <= opts.tol_primal && last_pg <= opts.tol_dual && eps <= opts.eps_min {
                 termination = Termination::Converged;
                 break;
@@ -1733,55 +1887,421 @@ impl DeepProgram {
                 m.v[j] = 0.0;
             }
         }
-        let xc = self.pack(&lay, &m);
-        let mut g = vec![0.0; lay.len];
-        self.al_value_grad(&lay, &xc, &mut g, &mu, &c, 0.0, eps);
-        let dual_residual = lbfgs::projected_gradient_norm(&xc, &g, &lower);
-        let objective = self.objective_mass(&m, 0.0);
-        let (primal_residual, feature_residual) = self.residuals_mass(&m);
-        let predictions = self.predict_mass(&m.v);
-        let r = self.loss.residual(&predictions, &self.y);
-        let mult = DeepMultipliers {
-            mu: mu
-                .iter()
-                .map(|mm| {
-                    let mut v = Vec::with_capacity(mm.nrows() * mm.ncols());
-                    for k in 0..mm.ncols() {
-                        for i in 0..mm.nrows() {
-                            v.push(mm[(i, k)]);
-                        }
-                    }
-                    v
-                })
-                .collect(),
+        (
+            m,
+            mu,
             c,
-            r,
-        };
-        let bound = self.dual_bound_mass(&m, &mult);
-        let kkt = self.kkt_mass(&m, &mult, &bound);
-        let gap = objective - bound.value;
-        Ok(DeepSolution {
-            objective,
-            dual_bound: bound.value,
-            gap,
-            relative_gap: gap / objective.abs().max(f64::MIN_POSITIVE),
-            primal_residual,
-            feature_residual,
-            dual_residual,
-            kkt,
-            point: self.from_mass(&m),
-            multipliers: mult,
-            predictions,
-            outer_iterations: outer,
-            inner_iterations: inner_total,
-            lbfgs_resets: resets,
-            seconds: t0.elapsed().as_secs_f64(),
-            termination,
-        })
+            RunStats {
+                outer,
+                inner: inner_total,
+                resets,
+                barrier_gap: None,
+                termination,
+                eps,
+            },
+        )
     }
 
     /// The activation $h$.
     pub fn activation(&self) -> Activation {
         self.activation
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{random_net, sine_data, train};
+    use nff_core::Shape;
+
+    fn group_problem(n: usize, lambda: f64, q: f64, seed: u64) -> Problem {
+        Problem::new(
+            sine_data(n, 1, seed, false),
+            Activation::Tanh,
+            Loss::Squared,
+            Regularizer::GroupL1q { lambda, q },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn c15_network_and_program_agree_to_machine_precision() {
+        for &(depth, q, fresh) in &[(1, 2.0, 3), (2, 2.0, 0), (2, 1.5, 4), (3, 3.0, 2)] {
+            let problem = group_problem(6, 0.03, q, 9);
+            let shape = Shape::new(
+                if depth == 1 {
+                    Arch::TwoLevel
+                } else {
+                    Arch::Dnn
+                },
+                2,
+                5,
+                depth,
+            )
+            .unwrap();
+            let net = random_net(shape, 1.5, 10 + depth as u64);
+            let (prog, pt) = DeepProgram::from_network(&problem, &net, fresh, 3).unwrap();
+            let j = problem.objective(&net);
+            let p = prog.objective(&pt).unwrap();
+            assert!(
+                (j - p).abs() <= 1e-12 * j.abs(),
+                "L={depth} q={q}: J={j} program={p}"
+            );
+            let (prim, feat) = prog.residuals(&pt).unwrap();
+            assert!(prim <= 1e-12 && feat <= 1e-12, "residuals {prim} {feat}");
+            let yhat = prog.predictions(&pt).unwrap();
+            let ynet = problem.predict(&net);
+            for (a, b) in yhat.iter().zip(&ynet) {
+                assert!((a - b).abs() <= 1e-12 * (1.0 + b.abs()));
+            }
+            // Back to a network: the same parameters.
+            let back = prog.to_network(&pt).unwrap();
+            for (a, b) in back.net.as_slice().iter().zip(net.as_slice()) {
+                assert!((a - b).abs() <= 1e-12 * (1.0 + b.abs()), "{a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn nonuniform_points_map_to_networks_with_the_same_predictions() {
+        // A point with non-uniform masses and an unused candidate: the mapped network predicts the same.
+        let problem = group_problem(6, 0.03, 2.0, 9);
+        let shape = Shape::new(Arch::Dnn, 2, 4, 2).unwrap();
+        let net = random_net(shape, 1.0, 5);
+        let (prog, _) = DeepProgram::from_network(&problem, &net, 2, 3).unwrap();
+        let sizes = prog.sizes();
+        let n = problem.n();
+        let mut r = rng::rng(1, "pt");
+        // Random masses and weights in layer 1 -> 2, then choose layer-2 features consistent with them.
+        let rho1: Vec<f64> = (0..sizes[0])
+            .map(|j| {
+                if j == 1 {
+                    0.0
+                } else {
+                    0.5 + rng::normal(&mut r).abs()
+                }
+            })
+            .collect();
+        let s1: f64 = rho1.iter().zip(&prog.cand.pi[0]).map(|(a, b)| a * b).sum();
+        let rho1: Vec<f64> = rho1.iter().map(|x| x / s1).collect();
+        let rho2 = vec![1.0; sizes[1]];
+        let mut u = vec![0.0; sizes[0] * sizes[1]];
+        for k in 0..sizes[1] {
+            for j in 0..sizes[0] {
+                if rho1[j] > 0.0 {
+                    u[j + k * sizes[0]] = rng::normal(&mut r);
+                }
+            }
+        }
+        let mut cand = prog.cand.clone();
+        for k in 0..sizes[1] {
+            for i in 0..n {
+                cand.z[1][(i, k)] = (0..sizes[0])
+                    .map(|j| u[j + k * sizes[0]] * prog.h[0][(i, j)] * cand.pi[0][j])
+                    .sum::<f64>()
+                    / rho2[k];
+            }
+        }
+        let prog = DeepProgram::new(
+            &problem.data,
+            Activation::Tanh,
+            Loss::Squared,
+            cand,
+            prog.cfg.clone(),
+        )
+        .unwrap();
+        let v: Vec<f64> = (0..sizes[1]).map(|_| rng::normal(&mut r)).collect();
+        let pt = DeepPoint {
+            rho: vec![rho1, rho2],
+            u: vec![u],
+            v,
+        };
+        assert!(prog.residuals(&pt).unwrap().0 < 1e-12);
+        let mapped = prog.to_network(&pt).unwrap();
+        let y1 = prog.predictions(&pt).unwrap();
+        let y2 = problem.predict(&mapped.net);
+        for (a, b) in y1.iter().zip(&y2) {
+            assert!((a - b).abs() < 1e-12 * (1.0 + a.abs()), "{a} vs {b}");
+        }
+        assert_eq!(mapped.index[0].len(), sizes[0] - 1);
+    }
+
+    fn random_point(prog: &DeepProgram, r: &mut rng::Rng, zero_frac: f64) -> DeepPoint {
+        let sizes = prog.sizes();
+        let mut unif = || -> f64 { 0.5 * (1.0 + (rng::normal(r) / 2.0).tanh()) };
+        let rho: Vec<Vec<f64>> = sizes
+            .iter()
+            .map(|&nl| {
+                (0..nl)
+                    .map(|_| {
+                        if unif() < zero_frac {
+                            0.0
+                        } else {
+                            2.0 * unif()
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let u = (0..sizes.len() - 1)
+            .map(|l| {
+                let mut u = vec![0.0; sizes[l] * sizes[l + 1]];
+                for k in 0..sizes[l + 1] {
+                    for j in 0..sizes[l] {
+                        if rho[l][j] > 0.0 && rho[l + 1][k] > 0.0 {
+                            u[j + k * sizes[l]] = 3.0 * rng::normal(r);
+                        }
+                    }
+                }
+                u
+            })
+            .collect();
+        let last = sizes.len() - 1;
+        let v = (0..sizes[last])
+            .map(|j| {
+                if rho[last][j] > 0.0 {
+                    2.0 * rng::normal(r)
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        DeepPoint { rho, u, v }
+    }
+
+    fn mix(a: &DeepPoint, b: &DeepPoint, t: f64) -> DeepPoint {
+        let m = |x: &[f64], y: &[f64]| -> Vec<f64> {
+            x.iter()
+                .zip(y)
+                .map(|(p, q)| t * p + (1.0 - t) * q)
+                .collect()
+        };
+        DeepPoint {
+            rho: a.rho.iter().zip(&b.rho).map(|(x, y)| m(x, y)).collect(),
+            u: a.u.iter().zip(&b.u).map(|(x, y)| m(x, y)).collect(),
+            v: m(&a.v, &b.v),
+        }
+    }
+
+    #[test]
+    fn c14_whole_objective_midpoint_tests() {
+        // Group-norm program: no violation; plain L2 on the middle layer: violations.
+        let problem = group_problem(6, 0.05, 2.0, 2);
+        let shape = Shape::new(Arch::Dnn, 2, 4, 3).unwrap();
+        let net = random_net(shape, 1.0, 8);
+        let (mut prog, _) = DeepProgram::from_network(&problem, &net, 2, 4).unwrap();
+        prog.cfg.beta = vec![0.1, 0.0, 0.2];
+        let mut r = rng::rng(3, "midpoint");
+        let (mut plain_violations, mut trials) = (0, 0);
+        for q in [1.0, 1.5, 2.0, 3.0] {
+            prog.cfg.q = q;
+            for _ in 0..300 {
+                let a = random_point(&prog, &mut r, 0.2);
+                let b = random_point(&prog, &mut r, 0.2);
+                let t = 0.5 * (1.0 + (rng::normal(&mut r)).tanh());
+                let (fa, fb) = (prog.objective(&a).unwrap(), prog.objective(&b).unwrap());
+                let fm = prog.objective(&mix(&a, &b, t)).unwrap();
+                let chord = t * fa + (1.0 - t) * fb;
+                assert!(fm <= chord + 1e-12 * chord.abs(), "q={q}: {fm} > {chord}");
+                let (pa, pb) = (
+                    prog.objective_plain_l2_middle(&a).unwrap(),
+                    prog.objective_plain_l2_middle(&b).unwrap(),
+                );
+                let pm = prog.objective_plain_l2_middle(&mix(&a, &b, t)).unwrap();
+                trials += 1;
+                if pm > t * pa + (1.0 - t) * pb + 1e-12 * (pa + pb).abs() {
+                    plain_violations += 1;
+                }
+            }
+        }
+        assert!(
+            plain_violations > 0,
+            "plain L2 showed no violation in {trials} trials"
+        );
+        eprintln!("plain-L2 middle-layer violations: {plain_violations}/{trials}");
+    }
+
+    #[test]
+    fn c16_c17_deep_optimum_is_below_the_gd_objective() {
+        let problem = group_problem(6, 0.01, 2.0, 1);
+        let shape = Shape::new(Arch::Dnn, 2, 6, 2).unwrap();
+        let mut net = random_net(shape, 1.0, 2);
+        let j_gd = train(&problem, &mut net, 0.05, 3000);
+        let report = crate::kkt::gd_kkt(&problem, &net, 6, 7).unwrap();
+        eprintln!(
+            "GD: J={j_gd} |vel|={:.3e} kkt={:?} bound={}",
+            report.velocity_norm, report.kkt, report.dual_bound
+        );
+        assert!((report.program_objective - j_gd).abs() <= 1e-12 * j_gd);
+        assert!(report.dual_bound <= j_gd);
+        let (prog, pt) = DeepProgram::from_network(&problem, &net, 6, 7).unwrap();
+        let sol = prog
+            .solve(
+                &DeepOptions::default(),
+                Some(&pt),
+                Some(&report.multipliers),
+            )
+            .unwrap();
+        eprintln!(
+            "deep: obj={} bound={} gap={:.3e} prim={:.2e} feat={:.2e} dual={:.2e} outer={} inner={} resets={} {:?} t={:.2}s kkt={:?}",
+            sol.objective, sol.dual_bound, sol.gap, sol.primal_residual, sol.feature_residual, sol.dual_residual,
+            sol.outer_iterations, sol.inner_iterations, sol.lbfgs_resets, sol.termination, sol.seconds, sol.kkt
+        );
+        assert!(
+            sol.primal_residual <= 1e-6,
+            "primal residual {}",
+            sol.primal_residual
+        );
+        assert!(
+            sol.objective <= j_gd + 1e-6,
+            "C16: {} > {j_gd}",
+            sol.objective
+        );
+        assert!(sol.dual_bound <= sol.objective + 1e-9);
+        // The mapped network predicts what the program predicts.
+        let mapped = prog.to_network(&sol.point).unwrap();
+        let y = problem.predict(&mapped.net);
+        for (a, b) in y.iter().zip(&sol.predictions) {
+            assert!((a - b).abs() <= 1e-5, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn cold_start_solve_converges_with_small_gap() {
+        let problem = group_problem(5, 0.02, 2.0, 4);
+        let shape = Shape::new(Arch::Dnn, 2, 5, 2).unwrap();
+        let net = random_net(shape, 1.0, 3);
+        let (mut prog, _) = DeepProgram::from_network(&problem, &net, 3, 1).unwrap();
+        for beta in [0.0, 0.05] {
+            prog.cfg.beta = vec![beta; 2];
+            let sol = prog.solve(&DeepOptions::default(), None, None).unwrap();
+            eprintln!(
+                "cold beta={beta}: obj={} bound={} rel gap={:.3e} prim={:.2e} dual={:.2e} outer={} inner={} {:?} t={:.2}s",
+                sol.objective, sol.dual_bound, sol.relative_gap, sol.primal_residual, sol.dual_residual,
+                sol.outer_iterations, sol.inner_iterations, sol.termination, sol.seconds
+            );
+            assert!(sol.primal_residual <= 1e-6);
+            assert!(
+                sol.relative_gap.abs() <= 1e-3,
+                "rel gap {}",
+                sol.relative_gap
+            );
+        }
+    }
+
+    #[test]
+    fn augmented_lagrangian_gradient_matches_finite_differences() {
+        let problem = group_problem(5, 0.02, 2.0, 4);
+        let shape = Shape::new(Arch::Dnn, 2, 3, 3).unwrap();
+        let net = random_net(shape, 1.0, 3);
+        let (mut prog, _) = DeepProgram::from_network(&problem, &net, 2, 1).unwrap();
+        prog.cfg.beta = vec![0.1, 0.0, 0.3];
+        for q in [1.0, 1.5, 2.0] {
+            prog.cfg.q = q;
+            let lay = Layout::new(&prog.sizes());
+            let mut r = rng::rng(5, "fd");
+            let x: Vec<f64> = (0..lay.len)
+                .map(|_| 0.1 + rng::normal(&mut r).abs())
+                .collect();
+            let mu: Vec<Mat<f64>> = (0..2)
+                .map(|l| Mat::from_fn(5, prog.sizes()[l + 1], |_, _| rng::normal(&mut r)))
+                .collect();
+            let c = vec![0.3, -0.2, 0.1];
+            let mut g = vec![0.0; lay.len];
+            prog.al_value_grad(&lay, &x, &mut g, &mu, &c, 3.0, 1e-3);
+            let mut gg = vec![0.0; lay.len];
+            for i in 0..lay.len {
+                let h = 1e-6;
+                let mut xp = x.clone();
+                xp[i] += h;
+                let mut xm = x.clone();
+                xm[i] -= h;
+                let fd = (prog.al_value_grad(&lay, &xp, &mut gg, &mu, &c, 3.0, 1e-3)
+                    - prog.al_value_grad(&lay, &xm, &mut gg, &mu, &c, 3.0, 1e-3))
+                    / (2.0 * h);
+                assert!(
+                    (fd - g[i]).abs() <= 1e-6 * (1.0 + g[i].abs()),
+                    "q={q} var {i}: fd {fd} vs {}",
+                    g[i]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn bad_deep_inputs_are_rejected() {
+        let problem = group_problem(5, 0.02, 2.0, 4);
+        let shape = Shape::new(Arch::Dnn, 2, 3, 2).unwrap();
+        let net = random_net(shape, 1.0, 3);
+        let (prog, pt) = DeepProgram::from_network(&problem, &net, 1, 1).unwrap();
+        let mk = |cfg: DeepConfig| {
+            DeepProgram::new(
+                &problem.data,
+                Activation::Tanh,
+                Loss::Squared,
+                prog.cand.clone(),
+                cfg,
+            )
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+        };
+        let ok = prog.cfg.clone();
+        assert!(mk(DeepConfig {
+            q: 0.5,
+            ..ok.clone()
+        })
+        .contains("q"));
+        assert!(mk(DeepConfig {
+            lambda_w: vec![],
+            ..ok.clone()
+        })
+        .contains("lambda_w"));
+        assert!(mk(DeepConfig {
+            beta: vec![0.0, -1.0],
+            ..ok.clone()
+        })
+        .contains("beta"));
+        assert!(mk(DeepConfig {
+            lambda_v: f64::NAN,
+            ..ok.clone()
+        })
+        .contains("lambda_v"));
+        let mut bad = pt.clone();
+        bad.v.pop();
+        assert!(prog
+            .objective(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("shape"));
+        let mut cand = prog.cand.clone();
+        cand.pi[1][0] = 0.0;
+        let e = DeepProgram::new(
+            &problem.data,
+            Activation::Tanh,
+            Loss::Squared,
+            cand,
+            ok.clone(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("> 0"), "{e}");
+        let l2 = Problem::new(
+            problem.data.clone(),
+            Activation::Tanh,
+            Loss::Squared,
+            Regularizer::L2 { lambda: 0.1 },
+        )
+        .unwrap();
+        assert!(DeepProgram::from_network(&l2, &net, 1, 1)
+            .unwrap_err()
+            .to_string()
+            .contains("GroupL1q"));
+        let res = Shape::new(Arch::ResNet, 2, 3, 2).unwrap();
+        let rnet = random_net(res, 1.0, 3);
+        assert!(DeepCandidates::from_network(&problem, &rnet, 1, 1)
+            .unwrap_err()
+            .to_string()
+            .contains("skip"));
     }
 }

@@ -58,8 +58,8 @@ pub fn gd_kkt(problem: &Problem, net: &Network, fresh: usize, seed: u64) -> Resu
         r: ws.r.clone(),
     };
     let program_objective = prog.objective(&point)?;
-    let bound = prog.dual_bound(&point, &mult)?;
-    let kkt = prog.kkt(&point, &mult)?;
+    let bound = prog.dual_bound(&point, &mult, 0.0)?;
+    let kkt = prog.kkt(&point, &mult, 0.0)?;
     Ok(GdKktReport {
         objective,
         program_objective,

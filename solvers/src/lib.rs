@@ -8,10 +8,13 @@ pub mod certificate;
 pub mod conjugate;
 pub mod convexity;
 pub mod deep;
+pub mod deep_ipm;
 pub mod error;
 pub mod kkt;
 pub mod lbfgs;
 pub mod linalg;
+#[cfg(test)]
+mod testutil;
 pub mod two_level;
 
 pub use error::{Result, SolverError};
