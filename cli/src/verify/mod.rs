@@ -13,8 +13,28 @@ pub mod stats;
 
 mod c01_min_norm;
 mod c02_degeneracy;
+mod c03_consistency_flow;
 mod c04_energy;
+mod c05_width_rate;
+mod c06_not_lazy;
+mod c07_integrator_orders;
+mod c08_two_level_convexity;
+mod c09_l2_to_l1;
+mod c10_certificate;
+mod c11_importance_subsampling;
+mod c12_gibbs;
+mod c13_unique_population;
+mod c14_deep_convexity;
+mod c15_bijection;
+mod c16_lower_bound;
+mod c17_kkt;
+mod c18_resnet_global;
+mod c19_plateau;
+mod c20_injective;
 mod c21_first_layer;
+mod c22_rate_scaling;
+mod c23_usage_equalization;
+mod c24_noise_needed;
 
 use anyhow::Result;
 use faer::Par;
@@ -117,8 +137,28 @@ pub fn registry() -> Vec<Claim> {
     vec![
         c01_min_norm::claim(),
         c02_degeneracy::claim(),
+        c03_consistency_flow::claim(),
         c04_energy::claim(),
+        c05_width_rate::claim(),
+        c06_not_lazy::claim(),
+        c07_integrator_orders::claim(),
+        c08_two_level_convexity::claim(),
+        c09_l2_to_l1::claim(),
+        c10_certificate::claim(),
+        c11_importance_subsampling::claim(),
+        c12_gibbs::claim(),
+        c13_unique_population::claim(),
+        c14_deep_convexity::claim(),
+        c15_bijection::claim(),
+        c16_lower_bound::claim(),
+        c17_kkt::claim(),
+        c18_resnet_global::claim(),
+        c19_plateau::claim(),
+        c20_injective::claim(),
         c21_first_layer::claim(),
+        c22_rate_scaling::claim(),
+        c23_usage_equalization::claim(),
+        c24_noise_needed::claim(),
     ]
 }
 
