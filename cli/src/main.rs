@@ -24,6 +24,10 @@ struct Cli {
 enum Command {
     /// Full-batch scaled gradient descent of a two-level net, DNN or ResNet (math.md §2).
     Train(cmd::train::TrainArgs),
+    /// Integrate the neural feature flow (math.md §5): Euler (= GD), Heun, RK4, adaptive, noisy GD.
+    Flow(cmd::flow::FlowArgs),
+    /// Width × seed sweep with coupled labels: finite width → NFF at rate m^(-1/2); sharding and merging.
+    Sweep(cmd::sweep::SweepArgs),
     /// Write a built-in dataset to .npz and .csv.
     Data(cmd::data::DataArgs),
     /// Run the claims of math.md §6; writes claims.json, report.md, report.html and figures.
@@ -35,6 +39,8 @@ fn main() {
     let result = match &cli.command {
         Command::Train(a) => cmd::train::run(a),
         Command::Data(a) => cmd::data::run(a),
+        Command::Flow(a) => cmd::flow::run(a),
+        Command::Sweep(a) => cmd::sweep::run(a),
         Command::Verify(a) => cmd::verify::run(a),
     };
     if let Err(e) = result {

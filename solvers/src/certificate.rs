@@ -151,7 +151,7 @@ pub fn two_level_certificate(
 }
 
 /// The certificate of a weighted two-level measure $\sum_j m_j\delta_{(\theta_j, u_j)}$ (particles as rows of
-/// `theta`, masses summing to 1), e.g. the solution of the convex program (`theta` = its support, `masses`
+/// `theta`, nonnegative masses), e.g. the solution of the convex program (`theta` = its support, `masses`
 /// = $\rho$, `u` = $\bar u$).
 #[allow(clippy::too_many_arguments)]
 pub fn measure_certificate(
@@ -241,4 +241,159 @@ pub fn measure_certificate(
         particle_values,
         fresh_values,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::candidates;
+    use crate::testutil::{random_net, sine_data, train};
+    use crate::two_level::{TwoLevelConfig, TwoLevelOptions, TwoLevelProgram};
+    use faer::Mat;
+    use nff_core::{Arch, Shape};
+
+    #[test]
+    fn the_convex_optimum_passes_the_certificate_and_a_random_network_fails_it() {
+        let data = sine_data(8, 1, 3, false);
+        let theta = candidates::grid(2, 11, 3.0).unwrap();
+        let rho0 = candidates::uniform_weights(theta.nrows());
+        let cfg = TwoLevelConfig {
+            lambda1: 0.05,
+            lambda2: 0.02,
+            tau: 0.0,
+        };
+        let prog = TwoLevelProgram::new(
+            &data,
+            Activation::Tanh,
+            Loss::Squared,
+            theta.as_ref(),
+            &rho0,
+            cfg,
+        )
+        .unwrap();
+        let sol = prog.solve(&TwoLevelOptions::default()).unwrap();
+        let rmax = sol.rho.iter().copied().fold(0.0, f64::max);
+        let supp: Vec<usize> = (0..sol.rho.len())
+            .filter(|&k| sol.rho[k] > 1e-6 * rmax)
+            .collect();
+        let th = Mat::from_fn(supp.len(), 2, |i, c| theta[(supp[i], c)]);
+        let masses: Vec<f64> = supp.iter().map(|&k| sol.rho[k]).collect();
+        let u: Vec<f64> = supp.iter().map(|&k| sol.u_bar[k]).collect();
+        let rep = measure_certificate(
+            &data,
+            Activation::Tanh,
+            Loss::Squared,
+            OutputPenalty::Quadratic { lambda1: 0.05 },
+            0.02,
+            th.as_ref(),
+            &masses,
+            &u,
+            theta.as_ref(),
+        )
+        .unwrap();
+        eprintln!(
+            "convex optimum: spread {:.2e} violation {:.2e} stationarity {:.2e}",
+            rep.relative_spread, rep.relative_violation, rep.output_stationarity
+        );
+        assert!(
+            rep.relative_spread < 1e-6 && rep.relative_violation < 1e-6,
+            "{rep:?}"
+        );
+        assert!(rep.output_stationarity < 1e-6);
+        // A random (untrained) network is far from certified.
+        let problem = Problem::new(
+            data,
+            Activation::Tanh,
+            Loss::Squared,
+            Regularizer::L2Split {
+                a: 0.02,
+                w: 0.0,
+                v: 0.05,
+            },
+        )
+        .unwrap();
+        let net = random_net(Shape::new(Arch::TwoLevel, 2, 10, 1).unwrap(), 1.0, 1);
+        let rep = two_level_certificate(&problem, &net, theta.as_ref()).unwrap();
+        assert!(
+            rep.relative_spread > 1e-2 || rep.relative_violation > 1e-2,
+            "{rep:?}"
+        );
+    }
+
+    #[test]
+    fn trained_network_certificate_is_reported_with_the_paper_scalings() {
+        let data = sine_data(8, 1, 3, false);
+        let problem = Problem::new(
+            data,
+            Activation::Tanh,
+            Loss::Squared,
+            Regularizer::L2Split {
+                a: 0.02,
+                w: 0.0,
+                v: 0.05,
+            },
+        )
+        .unwrap();
+        let mut net = random_net(Shape::new(Arch::TwoLevel, 2, 20, 1).unwrap(), 1.0, 2);
+        train(&problem, &mut net, 0.1, 4000);
+        let fresh = candidates::gaussian(200, 2, 1.5, 9).unwrap();
+        let rep = two_level_certificate(&problem, &net, fresh.as_ref()).unwrap();
+        eprintln!(
+            "GD network: spread {:.2e} violation {:.2e} stationarity {:.2e}",
+            rep.relative_spread, rep.relative_violation, rep.output_stationarity
+        );
+        // v_j = -s(a_j)/λ1 at a stationary point: the output stationarity is the scaled velocity of v.
+        assert!(rep.output_stationarity < 1e-3, "{rep:?}");
+        assert_eq!(rep.particle_values.len(), 20);
+        assert_eq!(rep.fresh_values.len(), 200);
+    }
+
+    #[test]
+    fn certificate_input_errors() {
+        let data = sine_data(5, 1, 3, false);
+        let problem = Problem::new(
+            data.clone(),
+            Activation::Tanh,
+            Loss::Squared,
+            Regularizer::None,
+        )
+        .unwrap();
+        let net = random_net(Shape::new(Arch::TwoLevel, 2, 4, 1).unwrap(), 1.0, 2);
+        let fresh = candidates::gaussian(5, 2, 1.0, 1).unwrap();
+        assert!(two_level_certificate(&problem, &net, fresh.as_ref())
+            .unwrap_err()
+            .to_string()
+            .contains("penalty"));
+        let problem = Problem::new(
+            data.clone(),
+            Activation::Tanh,
+            Loss::Squared,
+            Regularizer::GroupL1q {
+                lambda: 0.1,
+                q: 1.0,
+            },
+        )
+        .unwrap();
+        assert!(two_level_certificate(&problem, &net, fresh.as_ref())
+            .unwrap_err()
+            .to_string()
+            .contains("q > 1"));
+        let deep = random_net(Shape::new(Arch::Dnn, 2, 4, 2).unwrap(), 1.0, 2);
+        let problem = Problem::new(
+            data,
+            Activation::Tanh,
+            Loss::Squared,
+            Regularizer::L2 { lambda: 0.1 },
+        )
+        .unwrap();
+        assert!(two_level_certificate(&problem, &deep, fresh.as_ref())
+            .unwrap_err()
+            .to_string()
+            .contains("depth"));
+        let bad = candidates::gaussian(5, 3, 1.0, 1).unwrap();
+        assert!(two_level_certificate(&problem, &net, bad.as_ref())
+            .unwrap_err()
+            .to_string()
+            .contains("shape"));
+    }
 }

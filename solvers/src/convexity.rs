@@ -85,21 +85,36 @@ mod tests {
     }
 
     #[test]
-    fn plain_l2_fails_midpoint_tests_often() {
-        // A deterministic sweep: count violations of x²/(ab).
+    fn plain_l2_fails_midpoint_tests_on_a_sweep() {
+        // Segments from (x, 1, 1) to (0, s, s): degree-0 homogeneity makes the far end cheap.
         let mut violations = 0;
         let mut trials = 0;
-        for i in 0..20 {
-            for j in 0..20 {
-                let p = [(i as f64) / 10.0 - 1.0, 0.05 + (j as f64) / 20.0, 1.0];
-                let q = [1.0 - (j as f64) / 10.0, 1.0, 0.05 + (i as f64) / 20.0];
+        for &x in &[0.5, 1.0, 2.0] {
+            for &sc in &[0.001, 0.01, 0.1, 0.3, 0.6, 0.9] {
                 trials += 1;
-                if midpoint_excess(|v: &[f64]| plain_l2_integrand(v[0], v[1], v[2]), &p, &q) > 1e-12
-                {
+                let ex = midpoint_excess(
+                    |v: &[f64]| plain_l2_integrand(v[0], v[1], v[2]),
+                    &[x, 1.0, 1.0],
+                    &[0.0, sc, sc],
+                );
+                if ex > 1e-12 {
                     violations += 1;
                 }
             }
         }
-        assert!(violations > 0, "no violation in {trials} trials");
+        assert!(violations >= trials / 2, "{violations}/{trials}");
+        // The perspective integrand on the same segments: never.
+        for &x in &[0.5, 1.0, 2.0] {
+            for &sc in &[0.001, 0.01, 0.1, 0.3, 0.6, 0.9] {
+                for q in [1.0, 2.0, 3.0] {
+                    let ex = midpoint_excess(
+                        |v: &[f64]| perspective_l1q(&v[..2], v[2], q),
+                        &[x, -x, 1.0],
+                        &[0.0, 0.0, sc],
+                    );
+                    assert!(ex <= 1e-12);
+                }
+            }
+        }
     }
 }

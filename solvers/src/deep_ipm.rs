@@ -15,9 +15,9 @@
 //! centering $\mu\leftarrow\mu/10$, until $|\mathcal B|\mu$ (the barrier's duality gap) is below the tolerance. The
 //! multipliers $\nu$ of the consistency rows are the $\boldsymbol\mu$ of [`crate::deep::DeepMultipliers`].
 use crate::conjugate::{loss_second, xlogx};
-use crate::deep::{DeepOptions, DeepProgram, Mass};
+use crate::deep::{Alphas, DeepOptions, DeepProgram, Mass};
 use crate::lbfgs::Termination;
-use crate::linalg::solve_spd;
+use crate::linalg::SpdFactor;
 use faer::Mat;
 
 /// Variable and constraint offsets of the lifted problem.
@@ -135,6 +135,8 @@ pub(crate) struct IpmOutcome {
     pub stages: usize,
     pub barrier_gap: f64,
     pub termination: Termination,
+    /// $\alpha = q(S/p)^{q-1}$ from the lifted sums (`None` for $q = 1$).
+    pub alphas: Option<Alphas>,
 }
 
 /// The Hessian of $f_\mu$: a diagonal plus small dense blocks (one per feature).
@@ -445,7 +447,7 @@ impl DeepProgram {
                 .map(|(j, k)| u[(j, k)].abs())
                 .sum::<f64>()
                 / (nl * nk) as f64;
-            let delta = 1e-2 * mean.max(1.0 / (nl * nk) as f64);
+            let delta = 0.1 * mean.max(1.0 / (nl * nk) as f64);
             for k in 0..nk {
                 for j in 0..nl {
                     x[lay.up[l] + j + k * nl] = u[(j, k)].max(0.0) + delta;
@@ -456,7 +458,7 @@ impl DeepProgram {
         {
             let nv = sizes[depth - 1];
             let mean = start.v.iter().map(|v| v.abs()).sum::<f64>() / nv as f64;
-            let delta = 1e-2 * mean.max(1.0 / nv as f64);
+            let delta = 0.1 * mean.max(1.0 / nv as f64);
             for j in 0..nv {
                 x[lay.vp + j] = start.v[j].max(0.0) + delta;
                 x[lay.vm + j] = (-start.v[j]).max(0.0) + delta;
@@ -504,7 +506,7 @@ impl DeepProgram {
             .map(|t| t.0)
             .unwrap_or(1.0);
         let nbf = lay.nb as f64;
-        let mut mu = 0.1 * f0.abs().max(1e-2) / nbf;
+        let mut mu = f0.abs().max(1e-2) / nbf;
         let apply_a = |v: &[f64], out: &mut [f64]| {
             out.fill(0.0);
             for (i, col) in cols.iter().enumerate() {
@@ -538,10 +540,12 @@ impl DeepProgram {
         let mut newton = 0;
         let mut stages = 0;
         let mut termination = Termination::MaxIterations;
+        let mut stalled = false;
         'outer: loop {
             stages += 1;
             let tol_center = opts.tol_dual.max((1e3 * mu).min(1e-2));
             let mut steps_here = 0;
+            let mut history: Vec<f64> = Vec::new();
             loop {
                 if newton >= opts.max_newton {
                     break 'outer;
@@ -566,6 +570,13 @@ impl DeepProgram {
                     eprintln!("ipm stage {stages} mu {mu:.2e} newton {newton} |rd| {nd_inf:.2e} |rp| {np_inf:.2e}");
                 }
                 if nd_inf <= tol_center && np_inf <= opts.tol_primal && steps_here > 0 {
+                    break;
+                }
+                // Stagnation at the roundoff floor of this μ: less than 2× progress in 8 steps.
+                history.push(rnorm);
+                if history.len() > 12 && rnorm > 0.5 * history[history.len() - 13] && np_inf <= 1e-6
+                {
+                    stalled = true;
                     break;
                 }
                 if hess.invert().is_none() {
@@ -608,14 +619,39 @@ impl DeepProgram {
                         }
                     }
                 }
-                let Some((nu_new, _)) = solve_spd(&mm, &rhs) else {
+                let Some(factor) = SpdFactor::new(&mm) else {
                     termination = Termination::NonFinite;
                     break 'outer;
                 };
+                // ν from the factor, refined against the operator A H⁻¹ Aᵀ applied through vectors (so that
+                // A Δx = −(Ax − b) holds to rounding, which keeps the iterates feasible).
+                let mut nu_new = factor.solve(&rhs);
                 let mut atn = vec![0.0; lay.len];
-                apply_at(&nu_new, &mut atn);
-                let w: Vec<f64> = g.iter().zip(&atn).map(|(a, b)| a + b).collect();
+                let mut w = vec![0.0; lay.len];
                 let mut dx = vec![0.0; lay.len];
+                let mut op = vec![0.0; lay.m];
+                for _ in 0..3 {
+                    apply_at(&nu_new, &mut atn);
+                    for i in 0..lay.len {
+                        w[i] = g[i] + atn[i];
+                    }
+                    hess.apply_inv(&w, &mut dx);
+                    apply_a(&dx, &mut op);
+                    // op = A H⁻¹ (g + Aᵀν) should equal rp.
+                    let res: Vec<f64> = (0..lay.m).map(|r| rp[r] - op[r]).collect();
+                    let rmax = res.iter().map(|v| v.abs()).fold(0.0, f64::max);
+                    if rmax <= 1e-15 {
+                        break;
+                    }
+                    let d = factor.solve(&res);
+                    for r in 0..lay.m {
+                        nu_new[r] += d[r];
+                    }
+                }
+                apply_at(&nu_new, &mut atn);
+                for i in 0..lay.len {
+                    w[i] = g[i] + atn[i];
+                }
                 hess.apply_inv(&w, &mut dx);
                 for v in dx.iter_mut() {
                     *v = -*v;
@@ -663,6 +699,10 @@ impl DeepProgram {
                 termination = Termination::Converged;
                 break;
             }
+            if stalled {
+                termination = Termination::Stalled;
+                break;
+            }
             mu *= 0.1;
         }
         // Back to mass variables and multipliers.
@@ -683,7 +723,26 @@ impl DeepProgram {
         let mus = (0..depth - 1)
             .map(|l| Mat::from_fn(n, sizes[l + 1], |i, k| nu[lay.r_cons[l] + k * n + i]))
             .collect();
+        let alphas = lay.lifted.then(|| {
+            let q = self.cfg.q;
+            let al = |s: f64, p: f64| q * (s / p).powf(q - 1.0);
+            let mut a_in: Vec<Vec<f64>> = sizes.iter().map(|&nl| vec![0.0; nl]).collect();
+            let mut a_out: Vec<Vec<f64>> = sizes.iter().map(|&nl| vec![0.0; nl]).collect();
+            for l in 0..depth - 1 {
+                for k in 0..sizes[l + 1] {
+                    a_in[l + 1][k] = al(x[lay.s[l] + k], x[lay.p[l + 1] + k]);
+                }
+                for j in 0..sizes[l] {
+                    a_out[l][j] = al(x[lay.t[l] + j], x[lay.p[l] + j]);
+                }
+            }
+            let a_v = (0..sizes[depth - 1])
+                .map(|j| al(x[lay.vv + j], x[lay.p[depth - 1] + j]))
+                .collect();
+            (a_in, a_out, a_v)
+        });
         IpmOutcome {
+            alphas,
             mass: Mass { p, u, v },
             mu: mus,
             c: nu[..depth].to_vec(),

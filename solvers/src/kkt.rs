@@ -69,3 +69,52 @@ pub fn gd_kkt(problem: &Problem, net: &Network, fresh: usize, seed: u64) -> Resu
         multipliers: mult,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{random_net, sine_data, train};
+    use nff_core::{Activation, Arch, Loss, Regularizer, Shape};
+
+    #[test]
+    fn c17_multipliers_are_the_backward_features() {
+        for (depth, q) in [(2, 2.0), (3, 1.5)] {
+            let problem = Problem::new(
+                sine_data(6, 1, 5, false),
+                Activation::Tanh,
+                Loss::Squared,
+                Regularizer::GroupL1q { lambda: 0.01, q },
+            )
+            .unwrap();
+            let shape = Shape::new(Arch::Dnn, 2, 5, depth).unwrap();
+            let mut net = random_net(shape, 1.0, 4);
+            train(&problem, &mut net, 0.05, 500);
+            let rep = gd_kkt(&problem, &net, 4, 2).unwrap();
+            // With μ := G the program's weight stationarity residual is exactly the scaled velocity Ẇ.
+            let vel = problem.velocities(&net);
+            let wmax = (0..depth - 1)
+                .flat_map(|l| {
+                    vel.w(l)
+                        .col_iter()
+                        .flat_map(|c| c.iter().copied().collect::<Vec<_>>())
+                        .collect::<Vec<_>>()
+                })
+                .map(f64::abs)
+                .fold(0.0, f64::max);
+            let vmax = vel.v().iter().map(|x| x.abs()).fold(0.0, f64::max);
+            assert!(
+                (rep.kkt.weight - wmax).abs() <= 1e-10 * (1.0 + wmax),
+                "{} vs {wmax}",
+                rep.kkt.weight
+            );
+            assert!(
+                (rep.kkt.output - vmax).abs() <= 1e-10 * (1.0 + vmax),
+                "{} vs {vmax}",
+                rep.kkt.output
+            );
+            assert!((rep.program_objective - rep.objective).abs() <= 1e-12 * rep.objective);
+            assert!(rep.dual_bound <= rep.objective);
+            assert_eq!(rep.kkt.density_spread.len(), depth);
+        }
+    }
+}

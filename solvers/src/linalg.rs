@@ -2,31 +2,77 @@
 use faer::linalg::solvers::Solve;
 use faer::{Mat, MatRef, Side};
 
-/// Solve $Ax = b$ for a symmetric positive (semi)definite $A$ by Cholesky; if the factorization fails,
-/// retry with a ridge $\delta\,\mathrm{tr}(A)/n$, $\delta = 10^{-14}, 10^{-12}, \dots$ Returns the solution and
-/// the ridge used (0 if none), or `None` if even $\delta = 1$ fails (non-finite entries).
-pub fn solve_spd(a: &Mat<f64>, b: &[f64]) -> Option<(Vec<f64>, f64)> {
-    let n = a.nrows();
-    let rhs = Mat::from_fn(n, 1, |i, _| b[i]);
-    let trace = (0..n).map(|i| a[(i, i)].abs()).sum::<f64>() / n.max(1) as f64;
-    let mut ridge = 0.0;
-    for attempt in 0..8 {
-        let mut m = a.clone();
-        if attempt > 0 {
-            ridge = trace.max(1e-300) * 10f64.powi(-16 + 2 * attempt);
+/// A Cholesky factorization of the Jacobi-scaled matrix $DAD$, $D = \mathrm{diag}(A)^{-1/2}$, of a symmetric
+/// positive (semi)definite $A$ (rows of very different magnitudes — as in interior-point normal equations —
+/// then cost no accuracy), with a ridge $\delta I$ on the scaled matrix if the plain factorization fails.
+pub struct SpdFactor {
+    llt: faer::linalg::solvers::Llt<f64>,
+    scale: Vec<f64>,
+    /// The ridge $\delta$ used (0 if none).
+    pub ridge: f64,
+}
+
+impl SpdFactor {
+    /// Factor $A$; `None` if even $\delta = 1$ fails (non-finite entries).
+    pub fn new(a: &Mat<f64>) -> Option<Self> {
+        let n = a.nrows();
+        let dmax = (0..n)
+            .map(|i| a[(i, i)].abs())
+            .fold(0.0, f64::max)
+            .max(1e-300);
+        let scale: Vec<f64> = (0..n)
+            .map(|i| {
+                let d = a[(i, i)];
+                if d > 1e-300 * dmax {
+                    1.0 / d.sqrt()
+                } else {
+                    1.0 / dmax.sqrt()
+                }
+            })
+            .collect();
+        let scaled = Mat::from_fn(n, n, |i, j| scale[i] * a[(i, j)] * scale[j]);
+        for attempt in 0..9 {
+            let mut m = scaled.clone();
+            let ridge = if attempt == 0 {
+                0.0
+            } else {
+                10f64.powi(-16 + 2 * attempt)
+            };
             for i in 0..n {
                 m[(i, i)] += ridge;
             }
-        }
-        if let Ok(llt) = m.llt(Side::Lower) {
-            let x = llt.solve(&rhs);
-            let v: Vec<f64> = (0..n).map(|i| x[(i, 0)]).collect();
-            if v.iter().all(|t| t.is_finite()) {
-                return Some((v, ridge));
+            if let Ok(llt) = m.llt(Side::Lower) {
+                return Some(Self { llt, scale, ridge });
             }
         }
+        None
     }
-    None
+
+    /// $x = A^{-1}b$ (through the scaled factor).
+    pub fn solve(&self, b: &[f64]) -> Vec<f64> {
+        let n = self.scale.len();
+        let r = Mat::from_fn(n, 1, |i, _| self.scale[i] * b[i]);
+        let y = self.llt.solve(&r);
+        (0..n).map(|i| self.scale[i] * y[(i, 0)]).collect()
+    }
+}
+
+/// Solve $Ax = b$ for a symmetric positive (semi)definite $A$ by [`SpdFactor`] and two steps of iterative
+/// refinement. Returns the solution and the ridge used, or `None` (non-finite entries or solution).
+pub fn solve_spd(a: &Mat<f64>, b: &[f64]) -> Option<(Vec<f64>, f64)> {
+    let n = a.nrows();
+    let f = SpdFactor::new(a)?;
+    let mut x = f.solve(b);
+    for _ in 0..2 {
+        let res: Vec<f64> = (0..n)
+            .map(|i| b[i] - (0..n).map(|j| a[(i, j)] * x[j]).sum::<f64>())
+            .collect();
+        let dx = f.solve(&res);
+        for i in 0..n {
+            x[i] += dx[i];
+        }
+    }
+    x.iter().all(|t| t.is_finite()).then_some((x, f.ridge))
 }
 
 /// The Moore–Penrose pseudo-inverse (by SVD; faer's default singular-value cutoff).

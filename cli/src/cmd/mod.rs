@@ -1,4 +1,6 @@
 //! One module per `nff` command.
 pub mod data;
+pub mod flow;
+pub mod sweep;
 pub mod train;
 pub mod verify;

@@ -1,0 +1,308 @@
+//! `nff flow`: integrate the neural feature flow (math.md §5) — the scaled gradient flow of a
+//! width-m network (`WeightFlow`), or its Lagrangian form with integrated features (`--lagrangian`,
+//! `FeatureFlow`, which also records the consistency drift) — with Euler (= GD), Heun, RK4 or adaptive
+//! Dormand–Prince, and noisy GD (`--temperature`, two-level networks).
+use crate::common::{cfg_get, check_range, pick, read_config, CommonArgs, Ctx};
+use crate::output::OutputDir;
+use crate::setup::ModelArgs;
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use nff_flow::runner::{Checkpoint, ObserverAction, ObserverMode, Row, RunnerBuilder, StepInfo};
+use nff_flow::{
+    DormandPrinceOptions, FeatureFlow, IntegratorSpec, NoisyGd, Observer, RunReport, VectorField,
+    WeightFlow,
+};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+/// Options of `nff flow`.
+#[derive(Args, Debug, Clone)]
+pub struct FlowArgs {
+    #[command(flatten)]
+    /// Model and data.
+    pub model: ModelArgs,
+    /// Integrator: euler, heun, rk4 or adaptive (Dormand–Prince 5(4)).
+    #[arg(long)]
+    pub integrator: Option<String>,
+    /// Step size of the fixed-step integrators (Euler with --dt η is GD with step η).
+    #[arg(long)]
+    pub dt: Option<f64>,
+    /// Relative tolerance of the adaptive integrator.
+    #[arg(long)]
+    pub rtol: Option<f64>,
+    /// Absolute tolerance of the adaptive integrator.
+    #[arg(long)]
+    pub atol: Option<f64>,
+    /// Final time T.
+    #[arg(long)]
+    pub time: Option<f64>,
+    /// Stop once the dissipation ‖θ̇‖²_scaled falls below TOL.
+    #[arg(long)]
+    pub until_stationary: Option<f64>,
+    /// Step limit.
+    #[arg(long)]
+    pub max_steps: Option<u64>,
+    /// Integrate the features too (Lagrangian NFF) and record the consistency drift.
+    #[arg(long)]
+    pub lagrangian: bool,
+    /// Noisy GD at temperature τ (Euler–Maruyama with step --dt; two-level networks).
+    #[arg(long)]
+    pub temperature: Option<f64>,
+    /// Record a trajectory row every k steps.
+    #[arg(long)]
+    pub record_every: Option<u64>,
+    /// Write a checkpoint to FILE every --checkpoint-every steps (and at the end).
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Checkpoint interval in steps.
+    #[arg(long)]
+    pub checkpoint_every: Option<u64>,
+    /// Resume from a checkpoint written by --checkpoint (same model options and seed).
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    #[command(flatten)]
+    /// Shared options.
+    pub common: CommonArgs,
+}
+
+/// Advances the progress bar.
+struct Progress(indicatif::ProgressBar, f64);
+
+impl Observer for Progress {
+    fn mode(&self) -> ObserverMode {
+        ObserverMode::Every(16)
+    }
+    fn on_step(&mut self, info: &StepInfo<'_>) -> nff_flow::Result<ObserverAction> {
+        if self.1.is_finite() {
+            self.0.set_position((1000.0 * info.t / self.1) as u64);
+        } else {
+            self.0.set_position(info.step);
+        }
+        self.0
+            .set_prefix(format!("t={:.3} diss={:.2e}", info.t, info.dissipation));
+        Ok(ObserverAction::Continue)
+    }
+}
+
+/// Run `nff flow`.
+pub fn run(args: &FlowArgs) -> Result<()> {
+    let cfg = read_config(args.common.config.as_deref())?;
+    let ctx = Ctx::new(&args.common, &cfg)?;
+    let model = args.model.build(&cfg, ctx.seed)?;
+    let integrator_name: String = pick(args.integrator.clone(), &cfg, "integrator", "rk4".into())?;
+    let dt = check_range(
+        "dt",
+        pick(args.dt, &cfg, "dt", 0.05)?,
+        f64::MIN_POSITIVE,
+        f64::INFINITY,
+    )?;
+    let temperature: Option<f64> = args.temperature.or(cfg_get(&cfg, "temperature")?);
+    let spec = match (integrator_name.as_str(), temperature) {
+        (_, Some(tau)) => {
+            check_range("temperature", tau, 0.0, f64::INFINITY)?;
+            if args.lagrangian {
+                bail!("--temperature (noisy GD) integrates the weights only: drop --lagrangian");
+            }
+            IntegratorSpec::EulerMaruyama {
+                dt,
+                tau,
+                seed: ctx.seed,
+            }
+        }
+        ("euler", None) => IntegratorSpec::Euler { dt },
+        ("heun", None) => IntegratorSpec::Heun { dt },
+        ("rk4", None) => IntegratorSpec::Rk4 { dt },
+        ("adaptive", None) => {
+            let rtol = pick(args.rtol, &cfg, "rtol", 1e-8)?;
+            let atol = pick(args.atol, &cfg, "atol", 1e-10)?;
+            IntegratorSpec::Adaptive(DormandPrinceOptions::with_tolerances(rtol, atol))
+        }
+        (other, None) => {
+            bail!("unknown integrator '{other}': expected one of euler, heun, rk4, adaptive")
+        }
+    };
+    if temperature.is_some() {
+        NoisyGd {
+            eta: dt,
+            tau: temperature.unwrap_or(0.0),
+            seed: ctx.seed,
+        }
+        .runner(model.problem.clone(), &model.net, ctx.par)?;
+    }
+    let integrator = spec.build()?;
+    let t_final: Option<f64> = args.time.or(cfg_get(&cfg, "time")?);
+    let stationary: Option<f64> = args.until_stationary.or(cfg_get(&cfg, "until_stationary")?);
+    let max_steps: Option<u64> = args.max_steps.or(cfg_get(&cfg, "max_steps")?);
+    if t_final.is_none() && stationary.is_none() && max_steps.is_none() {
+        bail!("no stop rule: give --time T, --until-stationary TOL or --max-steps N");
+    }
+    if let Some(t) = t_final {
+        check_range("time", t, 0.0, f64::INFINITY)?;
+    }
+    let expected_steps = t_final
+        .map(|t| (t / dt).ceil() as u64)
+        .or(max_steps)
+        .unwrap_or(10_000);
+    let record_every = pick(
+        args.record_every,
+        &cfg,
+        "record_every",
+        expected_steps.div_ceil(500).max(1),
+    )?
+    .max(1);
+    let out_path: PathBuf = pick(
+        args.common.out.clone(),
+        &cfg,
+        "out",
+        PathBuf::from("out/flow"),
+    )?;
+    let out = OutputDir::create(&out_path)?;
+    let resume = match &args.resume {
+        Some(p) => {
+            Some(Checkpoint::load(p).with_context(|| format!("resuming from {}", p.display()))?)
+        }
+        None => None,
+    };
+    let stops = Stops {
+        t_final,
+        stationary,
+        max_steps: match (t_final, stationary, max_steps) {
+            (None, Some(_), None) => Some(1_000_000),
+            (_, _, m) => m,
+        },
+        resume,
+        checkpoint: args.checkpoint.clone(),
+        checkpoint_every: args.checkpoint_every,
+    };
+    let bar = ctx.bar(
+        if t_final.is_some() {
+            1000
+        } else {
+            expected_steps
+        },
+        "flow",
+    );
+    let progress = Progress(bar.clone(), t_final.unwrap_or(f64::INFINITY));
+
+    let report: RunReport;
+    let network;
+    let drift;
+    if args.lagrangian {
+        let mut field = FeatureFlow::new(model.problem.clone(), model.net.shape(), ctx.par)?;
+        let y0 = field.initial_state(&model.net)?;
+        let b = RunnerBuilder::with_boxed(field, integrator)
+            .observer(progress)
+            .record(ObserverMode::Every(record_every));
+        let mut runner = stops.apply(b, y0)?.build()?;
+        report = runner.run()?;
+        let field = runner.field_mut();
+        drift = Some(field.consistency_drift(&report.state)?);
+        network = field.network(&report.state)?;
+    } else {
+        let field = WeightFlow::new(model.problem.clone(), model.net.shape(), ctx.par)?;
+        let y0 = field.initial_state(&model.net)?;
+        let b = RunnerBuilder::with_boxed(field, integrator)
+            .observer(progress)
+            .record(ObserverMode::Every(record_every));
+        let mut runner = stops.apply(b, y0)?.build()?;
+        report = runner.run()?;
+        drift = None;
+        network = runner.field().network(&report.state)?;
+    }
+    bar.finish_and_clear();
+
+    let mut csv = String::from(Row::CSV_HEADER);
+    csv.push('\n');
+    for r in &report.trajectory {
+        writeln!(csv, "{}", r.csv_record())?;
+    }
+    out.write("trajectory.csv", csv.as_bytes())?;
+    nff_core::io::save_state(out.path("state.npz"), &model.problem.data, &network)?;
+    let problem = &model.problem;
+    let objective = problem.objective(&network);
+    let risk = problem.risk(&network);
+    let mut summary = ctx.summary_header("flow");
+    summary["config"] = serde_json::json!({
+        "model": model.config,
+        "integrator": spec,
+        "time": t_final,
+        "until_stationary": stationary,
+        "max_steps": max_steps,
+        "lagrangian": args.lagrangian,
+        "record_every": record_every,
+        "resumed_from": args.resume,
+    });
+    summary["final"] = serde_json::json!({
+        "t": report.t,
+        "steps": report.steps,
+        "termination": report.termination,
+        "objective": objective,
+        "risk": risk,
+        "dissipation": report.dissipation,
+        "consistency_drift": drift,
+        "stats": report.stats,
+    });
+    summary["wall_seconds"] = ctx.seconds().into();
+    out.write_json("summary.json", &summary)?;
+    let dir = out.commit()?;
+    if !args.common.quiet {
+        eprintln!(
+            "flow stopped at t = {:.4} after {} steps ({:?}): J = {objective:.6e}, risk = {risk:.6e}; wrote {}",
+            report.t,
+            report.steps,
+            report.termination,
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Stop rules, resumption and checkpointing, applied the same way to either flow.
+struct Stops {
+    t_final: Option<f64>,
+    stationary: Option<f64>,
+    max_steps: Option<u64>,
+    resume: Option<Checkpoint>,
+    checkpoint: Option<PathBuf>,
+    checkpoint_every: Option<u64>,
+}
+
+impl Stops {
+    fn apply<F: VectorField>(
+        self,
+        mut b: RunnerBuilder<F>,
+        y0: Vec<f64>,
+    ) -> Result<RunnerBuilder<F>> {
+        if let Some(t) = self.t_final {
+            b = b.final_time(t);
+        }
+        if let Some(tol) = self.stationary {
+            b = b.stationary(tol);
+        }
+        if let Some(n) = self.max_steps {
+            b = b.max_steps(n);
+        }
+        b = match self.resume {
+            Some(c) => {
+                if c.state.len() != y0.len() {
+                    bail!(
+                        "checkpoint does not fit this model: expected a state of {} numbers, found {}",
+                        y0.len(),
+                        c.state.len()
+                    );
+                }
+                b.resume(c)
+            }
+            None => b.initial_state(0.0, y0),
+        };
+        match (self.checkpoint, self.checkpoint_every) {
+            (Some(path), every) => {
+                let every = every.unwrap_or(1000).max(1);
+                b = b.checkpoint_every(every, move |c: &Checkpoint| c.save(&path));
+            }
+            (None, Some(_)) => bail!("--checkpoint-every needs --checkpoint FILE"),
+            (None, None) => {}
+        }
+        Ok(b)
+    }
+}
