@@ -28,6 +28,8 @@ enum Command {
     Flow(cmd::flow::FlowArgs),
     /// Width × seed sweep with coupled labels: finite width → NFF at rate m^(-1/2); sharding and merging.
     Sweep(cmd::sweep::SweepArgs),
+    /// Solve a repopulated convex program (two-level or deep) with an optimality certificate.
+    Convex(cmd::convex::ConvexArgs),
     /// Write a built-in dataset to .npz and .csv.
     Data(cmd::data::DataArgs),
     /// Run the claims of math.md §6; writes claims.json, report.md, report.html and figures.
@@ -40,6 +42,7 @@ fn main() {
         Command::Train(a) => cmd::train::run(a),
         Command::Data(a) => cmd::data::run(a),
         Command::Flow(a) => cmd::flow::run(a),
+        Command::Convex(a) => cmd::convex::run(a),
         Command::Sweep(a) => cmd::sweep::run(a),
         Command::Verify(a) => cmd::verify::run(a),
     };

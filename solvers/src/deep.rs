@@ -1434,7 +1434,7 @@ impl DeepProgram {
         self.check_multipliers(mult)?;
         let m = self.to_mass(pt);
         let bound = self.dual_bound_mass(&m, mult, support_tol);
-        Ok(self.kkt_mass(&m, mult, &bound, support_tol))
+        Ok(self.kkt_mass(&m, mult, &bound, support_tol, None))
     }
 
     pub(crate) fn kkt_mass(
@@ -1443,6 +1443,7 @@ impl DeepProgram {
         mult: &DeepMultipliers,
         bound: &DualBound,
         support_tol: f64,
+        alphas: Option<&Alphas>,
     ) -> DeepKkt {
         let thr = support_thresholds(m, support_tol);
         let used = |l: usize, j: usize| m.p[l][j] > thr[l];
@@ -1485,7 +1486,10 @@ impl DeepProgram {
                     if !used(l, j) {
                         continue;
                     }
-                    let g = lam * q * (pw(sin[k], m.p[l + 1][k]) + pw(sout[j], m.p[l][j]));
+                    let g = match alphas {
+                        Some(a) if q > 1.0 => lam * (a.0[l + 1][k] + a.1[l][j]),
+                        _ => lam * q * (pw(sin[k], m.p[l + 1][k]) + pw(sout[j], m.p[l][j])),
+                    };
                     let x = u[(j, k)];
                     let res = if x.abs() > uthr {
                         (g * x.signum() + mh[(j, k)]).abs()
@@ -1512,7 +1516,10 @@ impl DeepProgram {
                 continue;
             }
             let rh: f64 = (0..n).map(|i| mult.r[i] * hl[(i, j)]).sum();
-            let g = self.cfg.lambda_v * q * pw(m.v[j].abs(), p);
+            let g = match alphas {
+                Some(a) if q > 1.0 => self.cfg.lambda_v * a.2[j],
+                _ => self.cfg.lambda_v * q * pw(m.v[j].abs(), p),
+            };
             let x = m.v[j];
             let res = if x.abs() > vthr {
                 (g * x.signum() + rh).abs()
@@ -1790,10 +1797,12 @@ impl DeepProgram {
             }
         }
         let mut ipm_alphas = None;
+        let mut ipm_split = None;
         let (m, mu, c, stats) = match opts.method {
             DeepMethod::InteriorPoint => {
                 let out = self.solve_ipm(opts, &mass0, Some((&mu, &c)));
                 ipm_alphas = out.alphas.clone();
+                ipm_split = Some(out.split.clone());
                 let stats = RunStats {
                     outer: out.stages,
                     inner: out.newton,
@@ -1807,7 +1816,7 @@ impl DeepProgram {
             DeepMethod::AugmentedLagrangian => self.solve_al(opts, &mass0, mu, c),
         };
         let lay = Layout::new(&sizes);
-        let xc = self.pack(&lay, &m);
+        let xc = ipm_split.unwrap_or_else(|| self.pack(&lay, &m));
         let mut g = vec![0.0; lay.len];
         self.al_value_grad(&lay, &xc, &mut g, &mu, &c, 0.0, stats.eps);
         let dual_residual = thresholded_dual_residual(&lay, &xc, &g, opts.support_tol);
@@ -1838,7 +1847,7 @@ impl DeepProgram {
                 bound = b2;
             }
         }
-        let kkt = self.kkt_mass(&m, &mult, &bound, opts.support_tol);
+        let kkt = self.kkt_mass(&m, &mult, &bound, opts.support_tol, ipm_alphas.as_ref());
         let gap = objective - bound.value;
         Ok(DeepSolution {
             objective,

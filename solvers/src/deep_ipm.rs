@@ -137,6 +137,8 @@ pub(crate) struct IpmOutcome {
     pub termination: Termination,
     /// $\alpha = q(S/p)^{q-1}$ from the lifted sums (`None` for $q = 1$).
     pub alphas: Option<Alphas>,
+    /// The split barrier variables $(p, \hat U^\pm, \hat v^\pm)$ in the layout of the augmented Lagrangian.
+    pub split: Vec<f64>,
 }
 
 /// The Hessian of $f_\mu$: a diagonal plus small dense blocks (one per feature).
@@ -742,6 +744,7 @@ impl DeepProgram {
             (a_in, a_out, a_v)
         });
         IpmOutcome {
+            split: x[..lay.nb].to_vec(),
             alphas,
             mass: Mass { p, u, v },
             mu: mus,

@@ -1,4 +1,5 @@
 //! One module per `nff` command.
+pub mod convex;
 pub mod data;
 pub mod flow;
 pub mod sweep;
