@@ -402,3 +402,225 @@ fn verify_quick_subset_writes_three_outputs_with_schema() {
     ]);
     assert!(!o.status.success() && stderr(&o).contains("C99"));
 }
+
+/// `nff flow --integrator euler --dt η` is `nff train --eta η`, bit for bit.
+#[test]
+fn flow_euler_equals_train_bit_for_bit() {
+    let d = tmp();
+    let (a, b) = (d.path().join("flow"), d.path().join("train"));
+    let common = [
+        "--arch", "dnn", "--width", "20", "--depth", "3", "--init", "min-norm", "--n", "8",
+        "--lambda", "0.01", "--seed", "5", "--quiet",
+    ];
+    let mut fa = vec![
+        "flow",
+        "--integrator",
+        "euler",
+        "--dt",
+        "0.1",
+        "--max-steps",
+        "25",
+        "--out",
+        s(&a),
+    ];
+    fa.extend(common);
+    let mut ta = vec!["train", "--eta", "0.1", "--steps", "25", "--out", s(&b)];
+    ta.extend(common);
+    let o = nff(&fa);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = nff(&ta);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (_, na) = nff::core::io::load_state(a.join("state.npz")).unwrap();
+    let (_, nb) = nff::core::io::load_state(b.join("state.npz")).unwrap();
+    assert_eq!(na.as_slice(), nb.as_slice());
+}
+
+/// Resuming from a checkpoint continues the same trajectory.
+#[test]
+fn flow_checkpoint_resume_matches_uninterrupted_run() {
+    let d = tmp();
+    let ck = d.path().join("ck.json");
+    let model = [
+        "--arch",
+        "resnet",
+        "--width",
+        "16",
+        "--depth",
+        "2",
+        "--init",
+        "zero",
+        "--n",
+        "6",
+        "--integrator",
+        "rk4",
+        "--dt",
+        "0.1",
+        "--quiet",
+    ];
+    let run = |extra: &[&str], out: &str| {
+        let mut args = vec!["flow", "--out"];
+        let p = d.path().join(out);
+        args.push(s(&p));
+        args.extend(model);
+        args.extend(extra);
+        let o = nff(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        nff::core::io::load_state(p.join("state.npz")).unwrap().1
+    };
+    let full = run(&["--max-steps", "40"], "full");
+    run(
+        &[
+            "--max-steps",
+            "20",
+            "--checkpoint",
+            s(&ck),
+            "--checkpoint-every",
+            "20",
+        ],
+        "half",
+    );
+    let resumed = run(&["--max-steps", "40", "--resume", s(&ck)], "resumed");
+    assert_eq!(full.as_slice(), resumed.as_slice());
+}
+
+/// Two shards merged equal one unsharded sweep.
+#[test]
+fn sweep_shards_merge_to_the_single_run() {
+    let d = tmp();
+    let cfg = [
+        "--widths",
+        "4,8",
+        "--seeds",
+        "2",
+        "--reference-width",
+        "16",
+        "--time",
+        "0.2",
+        "--dt",
+        "0.05",
+        "--n",
+        "5",
+        "--depth",
+        "2",
+        "--quiet",
+    ];
+    let run = |extra: &[&str], out: &str| {
+        let p = d.path().join(out);
+        let mut args = vec!["sweep", "--out", s(&p)];
+        args.extend(cfg);
+        args.extend(extra);
+        let o = nff(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        p
+    };
+    let single = run(&[], "single");
+    let s0 = run(&["--shard", "0/2"], "s0");
+    let s1 = run(&["--shard", "1/2"], "s1");
+    let merged = d.path().join("merged");
+    let o = nff(&[
+        "sweep",
+        "--merge",
+        s(&s0),
+        s(&s1),
+        "--out",
+        s(&merged),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let read = |p: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(p.join("summary.json")).unwrap()).unwrap()
+    };
+    let (a, b) = (read(&single), read(&merged));
+    assert_eq!(a["jobs"], b["jobs"]);
+    assert_eq!(a["per_width"], b["per_width"]);
+    let o = nff(&[
+        "sweep",
+        "--shard",
+        "2/2",
+        "--out",
+        s(&d.path().join("bad")),
+        "--quiet",
+    ]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("2/2"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn convex_two_level_certifies_and_rejects_bad_candidates() {
+    let d = tmp();
+    let out = d.path().join("cv");
+    let o = nff(&[
+        "convex",
+        "--problem",
+        "two-level",
+        "--d",
+        "1",
+        "--bias",
+        "--grid",
+        "24",
+        "--radius",
+        "3",
+        "--lambda1",
+        "0.01",
+        "--quiet",
+        "--out",
+        s(&out),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let sm: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert!(sm["relative_gap"].as_f64().unwrap() <= 1e-8, "{sm}");
+    let sol = nff::core::io::read_npz(out.join("solution.npz")).unwrap();
+    let rho = sol.vector("rho").unwrap();
+    assert!((rho.iter().sum::<f64>() - 1.0).abs() < 1e-9 && rho.iter().all(|r| *r >= 0.0));
+    // rho0 not a probability vector.
+    let cand = d.path().join("cand.npz");
+    nff::core::io::write_npz(
+        &cand,
+        &[
+            ("theta", &[2, 2], &[1.0, 0.0, 0.0, 1.0]),
+            ("rho0", &[2], &[0.7, 0.7]),
+        ],
+    )
+    .unwrap();
+    let bad = d.path().join("bad");
+    let o = nff(&[
+        "convex",
+        "--d",
+        "1",
+        "--bias",
+        "--candidates",
+        s(&cand),
+        "--quiet",
+        "--out",
+        s(&bad),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("1.4") || stderr(&o).contains("sum"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!bad.exists());
+    let o = nff(&[
+        "convex",
+        "--d",
+        "1",
+        "--bias",
+        "--grid",
+        "8",
+        "--lambda1",
+        "-1",
+        "--quiet",
+        "--out",
+        s(&bad),
+    ]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("-1"),
+        "{}",
+        stderr(&o)
+    );
+}

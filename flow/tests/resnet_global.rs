@@ -10,6 +10,23 @@ use nff_flow::{
     WeightFlow,
 };
 
+struct Progress;
+impl nff_flow::Observer for Progress {
+    fn mode(&self) -> ObserverMode {
+        ObserverMode::Every(500)
+    }
+    fn on_step(
+        &mut self,
+        info: &nff_flow::StepInfo<'_>,
+    ) -> nff_flow::Result<nff_flow::ObserverAction> {
+        eprintln!(
+            "    step {} t {:.1} diss {:.3e} {:?}",
+            info.step, info.t, info.dissipation, info.stats
+        );
+        Ok(nff_flow::ObserverAction::Continue)
+    }
+}
+
 fn resnet_to_stationarity(n: usize, m: usize, depth: usize, tol: f64) -> RunReport {
     let data = sine_data(n, 3, 1, 2.0, true);
     let p = problem(data, Regularizer::None);
@@ -24,6 +41,7 @@ fn resnet_to_stationarity(n: usize, m: usize, depth: usize, tol: f64) -> RunRepo
         .stationary(tol)
         .max_steps(200_000)
         .record(ObserverMode::Every(200))
+        .observer(Progress)
         .build()
         .unwrap()
         .run()

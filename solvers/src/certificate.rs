@@ -1,6 +1,6 @@
 //! The optimality certificate of trained two-level networks (math.md §4.1, claims C10, C24).
 //!
-//! # Scaling conventions [derived]
+//! # Scaling conventions \[derived\]
 //! A width-$m$ two-level network $f(x) = \frac1m\sum_jv_jh(a_j^\top x)$ is the empirical mean-field measure
 //! $\mu = \frac1m\sum_j\delta_{(a_j,v_j)}$, and its objective $J = \mathcal R + \frac{\lambda_A}{2m}\|A\|^2 + \frac{\lambda_v}{2m}\|v\|^2$
 //! (`Regularizer::L2Split { a: λ_A, v: λ_v }`; `L2 { λ }` has both equal) is

@@ -9,7 +9,7 @@
 //!
 //! - squared, $\phi = \frac12(\hat y - y)^2$: $\phi^*(s) = sy + \frac12 s^2$;
 //! - logistic, $\phi = \log(1 + e^{-y\hat y})$, $y = \pm1$: with $\sigma = -sy$,
-//!   $\phi^*(s) = \sigma\log\sigma + (1-\sigma)\log(1-\sigma)$ on $\sigma\in[0,1]$ ($+\infty$ elsewhere),
+//!   $\phi^*(s) = \sigma\log\sigma + (1-\sigma)\log(1-\sigma)$ on $\sigma\in\[0,1\]$ ($+\infty$ elsewhere),
 //!   $\phi^{*\prime}(s) = -y\log\frac{\sigma}{1-\sigma}$, $\phi^{*\prime\prime}(s) = \frac1{\sigma(1-\sigma)}$.
 use nff_core::Loss;
 

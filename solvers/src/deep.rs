@@ -10,8 +10,8 @@
 //! - consistency ($\ell = 1..L-1$, every $k$): $\sum_j\tilde u_{\ell+1}(j,k)\,h(\mathbf z_{\ell,j})\,\pi_\ell(j) = \rho_{\ell+1}(k)\,\mathbf z_{\ell+1,k}$;
 //! - output: $\hat{\mathbf y} = \sum_j\tilde u_{L+1}(j)\,h(\mathbf z_{L,j})\,\pi_L(j)$;
 //! - objective
-//! $$\mathcal R(\hat{\mathbf y}) + \sum_{\ell=1}^{L-1}\lambda_\ell\Big[\sum_k\pi_{\ell+1}(k)\frac{(S^{\rm in}_k)^q}{\rho_{\ell+1}(k)^{q-1}} + \sum_j\pi_\ell(j)\frac{(S^{\rm out}_j)^q}{\rho_\ell(j)^{q-1}}\Big]
-//!   + \lambda_v\sum_j\pi_L(j)\frac{|\tilde u_{L+1}(j)|^q}{\rho_L(j)^{q-1}} + \sum_{\ell=1}^L\sum_j\pi_\ell(j)\big[\beta_\ell\rho_\ell\log\rho_\ell + r_\ell(j)\rho_\ell\big],$$
+//!   $$\mathcal R(\hat{\mathbf y}) + \sum_{\ell=1}^{L-1}\lambda_\ell\Big[\sum_k\pi_{\ell+1}(k)\frac{(S^{\rm in}_k)^q}{\rho_{\ell+1}(k)^{q-1}} + \sum_j\pi_\ell(j)\frac{(S^{\rm out}_j)^q}{\rho_\ell(j)^{q-1}}\Big] +
+//!   \lambda_v\sum_j\pi_L(j)\frac{|\tilde u_{L+1}(j)|^q}{\rho_L(j)^{q-1}} + \sum_{\ell=1}^L\sum_j\pi_\ell(j)\big[\beta_\ell\rho_\ell\log\rho_\ell + r_\ell(j)\rho_\ell\big],$$
 //!   $S^{\rm in}_k = \sum_j\pi_\ell(j)|\tilde u_{\ell+1}(j,k)|$, $S^{\rm out}_j = \sum_k\pi_{\ell+1}(k)|\tilde u_{\ell+1}(j,k)|$, first-layer cost
 //!   $r_1(j) = \lambda_a\,\mathbf z_{1,j}^\top(XX^\top)^+\mathbf z_{1,j}/2$ (C21), $r_\ell = 0$ for $\ell\ge2$ (the field is public).
 //!
@@ -24,15 +24,15 @@
 //! exactly its `Regularizer::GroupL1q` objective (C15; the first-layer term needs $a_j\in\mathrm{row}(X)$, true when
 //! $X$ has full column rank).
 //!
-//! **For q = 1 the program is a relaxation** [noticed while deriving]: $\rho^{1-q} = 1$ decouples the penalties
+//! **For q = 1 the program is a relaxation** \[noticed while deriving\]: $\rho^{1-q} = 1$ decouples the penalties
 //! from $\rho$, so $\tilde u$ need not vanish where $\rho$ does and the map back to a network can fail. The
 //! bijection (math.md §4.3 "finite objective ⇒ $\tilde u$ vanishes where $\rho$ does") needs $q > 1$.
 //!
-//! # The Lagrangian lower bound [derived]
+//! # The Lagrangian lower bound \[derived\]
 //! Dualize mass ($c_\ell$), consistency ($\boldsymbol\mu_{\ell+1}(k)\in\mathbb R^N$, in mass units) and output
 //! ($\mathbf r^*$), and write each perspective through its conjugate, for $q>1$
 //! $$\frac{S^q}{p^{q-1}} = \sup_{\alpha\ge0}\ \alpha S - p\,\kappa(\alpha),\qquad \kappa(\alpha) = (q-1)(\alpha/q)^{q/(q-1)},$$
-//! (attained at $\alpha = q(S/p)^{q-1}$; for $q = 1$, $\kappa = 0$ on $[0,1]$ and $+\infty$ beyond). Fixing any $\alpha\ge0$
+//! (attained at $\alpha = q(S/p)^{q-1}$; for $q = 1$, $\kappa = 0$ on $\[0,1\]$ and $+\infty$ beyond). Fixing any $\alpha\ge0$
 //! lower-bounds the objective by a function linear in $(|\hat U|, p, |\hat v|)$, whose infimum is explicit. The result:
 //! for **any** $\mathbf r^*$, $\boldsymbol\mu$ and $\alpha\ge0$ with
 //! $$|\boldsymbol\mu_{\ell+1}(k)^\top h(\mathbf z_{\ell,j})|\le\lambda_\ell\big(\alpha^{\rm in}_{\ell+1}(k) + \alpha^{\rm out}_\ell(j)\big),\qquad
@@ -117,7 +117,7 @@ impl DeepCandidates {
     /// Candidates = the particles of a DNN or two-level network (first in each layer) plus `fresh`
     /// samples per layer, $\pi$ uniform. Fresh first-layer candidates are $Xa$ with $a\sim\mathcal N(0, s^2I)$, $s$ the
     /// root-mean-square entry of $A$; fresh middle features are $\mathcal N(0, C_\ell + 10^{-3}\bar cI)$ with $C_\ell$ the
-    /// empirical second moment $\frac1m Z_\ell Z_\ell^\top$ of the layer's particles [guess: a natural full-support law].
+    /// empirical second moment $\frac1m Z_\ell Z_\ell^\top$ of the layer's particles \[guess: a natural full-support law\].
     pub fn from_network(problem: &Problem, net: &Network, fresh: usize, seed: u64) -> Result<Self> {
         problem.check_network(net)?;
         let s = net.shape();
@@ -473,28 +473,33 @@ pub struct DeepProgram {
 /// `tol` times the largest entry of its block (the variable is "in the support"), $\max(0, -g_i)$ elsewhere
 /// (a variable at, or numerically at, its bound 0 only needs a nonnegative gradient).
 fn thresholded_dual_residual(lay: &Layout, x: &[f64], g: &[f64], tol: f64) -> f64 {
-    let mut blocks: Vec<std::ops::Range<usize>> = Vec::new();
+    // Groups sharing one threshold: each layer's masses; U⁺ and U⁻ of a layer together; v⁺ and v⁻.
+    let mut groups: Vec<Vec<std::ops::Range<usize>>> = Vec::new();
     for l in 0..lay.nl() {
-        blocks.push(lay.rho[l]..lay.rho[l] + lay.n[l]);
+        groups.push(std::iter::once(lay.rho[l]..lay.rho[l] + lay.n[l]).collect());
     }
     for l in 0..lay.nl() - 1 {
         let cnt = lay.n[l] * lay.n[l + 1];
-        blocks.push(lay.up[l]..lay.up[l] + cnt);
-        blocks.push(lay.um[l]..lay.um[l] + cnt);
+        groups.push(vec![lay.up[l]..lay.up[l] + cnt, lay.um[l]..lay.um[l] + cnt]);
     }
     let nv = lay.n[lay.nl() - 1];
-    blocks.push(lay.vp..lay.vp + nv);
-    blocks.push(lay.vm..lay.vm + nv);
+    groups.push(vec![lay.vp..lay.vp + nv, lay.vm..lay.vm + nv]);
     let mut res: f64 = 0.0;
-    for b in blocks {
-        let thr = tol * x[b.clone()].iter().copied().fold(0.0, f64::max);
-        for i in b {
-            let r = if x[i] > thr && x[i] > 0.0 {
-                g[i].abs()
-            } else {
-                (-g[i]).max(0.0)
-            };
-            res = res.max(r);
+    for grp in groups {
+        let thr = tol
+            * grp
+                .iter()
+                .flat_map(|b| x[b.clone()].iter().copied())
+                .fold(0.0, f64::max);
+        for b in grp {
+            for i in b {
+                let r = if x[i] > thr && x[i] > 0.0 {
+                    g[i].abs()
+                } else {
+                    (-g[i]).max(0.0)
+                };
+                res = res.max(r);
+            }
         }
     }
     res
@@ -770,7 +775,7 @@ impl DeepProgram {
         Ok(())
     }
 
-    pub(crate) fn to_mass(&self, pt: &DeepPoint) -> Mass {
+    pub(crate) fn point_to_mass(&self, pt: &DeepPoint) -> Mass {
         let pi = &self.cand.pi;
         let sizes = self.sizes();
         let p = pt
@@ -791,7 +796,7 @@ impl DeepProgram {
         Mass { p, u, v }
     }
 
-    pub(crate) fn from_mass(&self, m: &Mass) -> DeepPoint {
+    pub(crate) fn mass_to_point(&self, m: &Mass) -> DeepPoint {
         let pi = &self.cand.pi;
         let sizes = self.sizes();
         let rho =
@@ -818,7 +823,7 @@ impl DeepProgram {
     /// Predictions $\hat{\mathbf y} = \sum_j\tilde u_{L+1}(j)h(\mathbf z_{L,j})\pi_L(j)$.
     pub fn predictions(&self, pt: &DeepPoint) -> Result<Vec<f64>> {
         self.check_point(pt)?;
-        Ok(self.predict_mass(&self.to_mass(pt).v))
+        Ok(self.predict_mass(&self.point_to_mass(pt).v))
     }
 
     pub(crate) fn predict_mass(&self, v: &[f64]) -> Vec<f64> {
@@ -837,7 +842,7 @@ impl DeepProgram {
     /// The exact objective of the module docs at a point ($+\infty$ outside the domain).
     pub fn objective(&self, pt: &DeepPoint) -> Result<f64> {
         self.check_point(pt)?;
-        Ok(self.objective_mass(&self.to_mass(pt), 0.0))
+        Ok(self.objective_mass(&self.point_to_mass(pt), 0.0))
     }
 
     /// The same objective with the middle-layer penalties replaced by **plain L2 weight decay**
@@ -845,7 +850,7 @@ impl DeepProgram {
     /// **not convex** (math.md §4.3; used by the C14 midpoint tests only).
     pub fn objective_plain_l2_middle(&self, pt: &DeepPoint) -> Result<f64> {
         self.check_point(pt)?;
-        let mut m = self.to_mass(pt);
+        let mut m = self.point_to_mass(pt);
         let mut val = self.objective_mass(
             &{
                 let mut z = m.clone();
@@ -946,12 +951,12 @@ impl DeepProgram {
     /// mapped network).
     pub fn residuals(&self, pt: &DeepPoint) -> Result<(f64, f64)> {
         self.check_point(pt)?;
-        Ok(self.residuals_mass(&self.to_mass(pt)))
+        Ok(self.residuals_mass(&self.point_to_mass(pt)))
     }
 
     /// The point of a width-$m$ network whose particles are the first $m$ candidates of every layer
     /// (as built by [`DeepCandidates::from_network`]): $\rho_\ell(j) = 1/(m\pi_\ell(j))$ on particles, 0 elsewhere,
-    /// $\tilde u_{\ell+1}(j,k) = W_\ell[j,k]\rho_\ell(j)\rho_{\ell+1}(k)$, $\tilde u_{L+1}(j) = v_j\rho_L(j)$.
+    /// $\tilde u_{\ell+1}(j,k) = W_\ell\[j,k\]\rho_\ell(j)\rho_{\ell+1}(k)$, $\tilde u_{L+1}(j) = v_j\rho_L(j)$.
     pub fn point_from_network(&self, net: &Network) -> Result<DeepPoint> {
         let s = net.shape();
         if s.depth != self.depth() || self.cand.n_particles.iter().any(|&p| p != s.m) {
@@ -991,7 +996,7 @@ impl DeepProgram {
         for (j, &vj) in net.v().iter().enumerate() {
             mass.v[j] = vj * inv;
         }
-        Ok(self.from_mass(&mass))
+        Ok(self.mass_to_point(&mass))
     }
 
     /// Map a point back to a network (§4.3): keep the features with $\rho > 0$, set
@@ -1000,7 +1005,7 @@ impl DeepProgram {
     /// residual. Errors if a layer has no mass, or (q = 1 relaxation) a weight touches a massless feature.
     pub fn to_network(&self, pt: &DeepPoint) -> Result<MappedNetwork> {
         self.check_point(pt)?;
-        let mass = self.to_mass(pt);
+        let mass = self.point_to_mass(pt);
         let depth = self.depth();
         let index: Vec<Vec<usize>> = mass
             .p
@@ -1092,7 +1097,7 @@ impl DeepProgram {
     ) -> Result<DualBound> {
         self.check_point(pt)?;
         self.check_multipliers(mult)?;
-        Ok(self.dual_bound_mass(&self.to_mass(pt), mult, support_tol))
+        Ok(self.dual_bound_mass(&self.point_to_mass(pt), mult, support_tol))
     }
 
     pub(crate) fn check_multipliers(&self, mult: &DeepMultipliers) -> Result<()> {
@@ -1432,7 +1437,7 @@ impl DeepProgram {
     pub fn kkt(&self, pt: &DeepPoint, mult: &DeepMultipliers, support_tol: f64) -> Result<DeepKkt> {
         self.check_point(pt)?;
         self.check_multipliers(mult)?;
-        let m = self.to_mass(pt);
+        let m = self.point_to_mass(pt);
         let bound = self.dual_bound_mass(&m, mult, support_tol);
         Ok(self.kkt_mass(&m, mult, &bound, support_tol, None))
     }
@@ -1773,7 +1778,7 @@ impl DeepProgram {
         let mass0 = match start {
             Some(pt) => {
                 self.check_point(pt)?;
-                self.to_mass(pt)
+                self.point_to_mass(pt)
             }
             None => Mass {
                 p: sizes.iter().map(|&nl| vec![1.0 / nl as f64; nl]).collect(),
@@ -1859,7 +1864,7 @@ impl DeepProgram {
             feature_residual,
             dual_residual,
             kkt,
-            point: self.from_mass(&m),
+            point: self.mass_to_point(&m),
             multipliers: mult,
             predictions,
             method: opts.method,
@@ -1926,12 +1931,6 @@ impl DeepProgram {
                 c[l] += sigma * (m.p[l].iter().sum::<f64>() - 1.0);
             }
             let (res, _) = self.residuals_mass(&m);
-            if std::env::var("NFF_DEBUG").is_ok() {
-                eprintln!(
-                    "outer {outer}: sigma {sigma:e} eps {eps:e} inner {} {:?} pg {:.2e} f {:.6e} obj {:.6e} res {res:.2e} resets {}",
-                    rep.iterations, rep.termination, rep.pg_norm, rep.f, self.objective_mass(&m, 0.0), rep.resets
-                );
-            }
             if res <= opts.tol_primal && last_pg <= opts.tol_dual && eps <= opts.eps_min {
                 termination = Termination::Converged;
                 break;

@@ -499,9 +499,8 @@ impl DeepProgram {
                     }
                 }
             }
-            for l in 0..depth.min(c.len()) {
-                nu[l] = c[l];
-            }
+            let nc = depth.min(c.len());
+            nu[..nc].copy_from_slice(&c[..nc]);
         }
         let f0 = self
             .lifted_eval(&lay, &x, 0.0, false)
@@ -568,9 +567,6 @@ impl DeepProgram {
                         .fold(0.0, f64::max);
                     (d, rp.iter().map(|v| v.abs()).fold(0.0, f64::max))
                 };
-                if std::env::var("NFF_DEBUG").is_ok() {
-                    eprintln!("ipm stage {stages} mu {mu:.2e} newton {newton} |rd| {nd_inf:.2e} |rp| {np_inf:.2e}");
-                }
                 if nd_inf <= tol_center && np_inf <= opts.tol_primal && steps_here > 0 {
                     break;
                 }

@@ -6,8 +6,8 @@
 //! features $H\in\mathbb R^{N\times K}$, $H_{ik} = h(\theta_k^\top x^i)$, costs $c_k = \|\theta_k\|^2/2$. With the
 //! repopulated output weight $\tilde u$ and the population $\rho$ on the simplex $\Delta_K$, write
 //! $w_k = \rho_{0k}\tilde u_k$ (so $\hat{\mathbf y} = Hw = \int\tilde u\,h\,d\rho_0$, independent of $\rho$) and minimize
-//! $$P(w,\rho) = \underbrace{\tfrac1N\textstyle\sum_i\phi\big((Hw)_i, y^i\big)}_{F(Hw)} + \lambda_1\sum_k\frac{w_k^2}{2\rho_k}
-//!   + \lambda_2\sum_k\rho_k c_k + \tau\sum_k\rho_k\log\frac{\rho_k}{\rho_{0k}},\qquad \rho\in\Delta_K,$$
+//! $$P(w,\rho) = \underbrace{\tfrac1N\textstyle\sum_i\phi\big((Hw)_i, y^i\big)}_{F(Hw)} + \lambda_1\sum_k\frac{w_k^2}{2\rho_k} +
+//!   \lambda_2\sum_k\rho_k c_k + \tau\sum_k\rho_k\log\frac{\rho_k}{\rho_{0k}},\qquad \rho\in\Delta_K,$$
 //! with $0^2/0 = 0$ and $w_k^2/0 = +\infty$ for $w_k\ne0$. $\lambda_1\sum w^2/2\rho = \lambda_1\int\rho\,r_u(\bar u)$ is the
 //! perspective of $r_u = u^2/2$ in the original output weight $\bar u_k = w_k/\rho_k$; the whole objective is
 //! jointly convex in $(w,\rho)$ (equivalently in $(\tilde u,\rho)$), but **not** in $(\bar u,\rho)$ (claim C8).
@@ -15,7 +15,7 @@
 //! $\frac{\lambda_2}{2m}\|A\|^2 + \frac{\lambda_1}{2m}\|v\|^2$ is the point $\theta = a_j$, $\rho = \rho_0 = 1/m$, $w = v/m$, and
 //! there $P$ equals its objective $J$ ([`TwoLevelProgram::from_network`]).
 //!
-//! # The Fenchel dual [derived]
+//! # The Fenchel dual \[derived\]
 //! Eliminating $\rho$ gives $\min_w F(Hw) + g(w)$ with the convex
 //! $g(w) = \min_{\rho\in\Delta}\lambda_1\sum_k w_k^2/2\rho_k + \sum_k a_k\rho_k + \tau\,\mathrm{KL}(\rho\|\rho_0)$, $a_k = \lambda_2c_k$.
 //! Its conjugate: $\sup_{w_k}\ s_kw_k - \lambda_1w_k^2/2\rho_k = \rho_k s_k^2/2\lambda_1$, hence with
@@ -29,9 +29,9 @@
 //! function $s(\theta)$ of the §4.1 certificate. Weak duality $P(w,\rho)\ge D(\mathbf p)$ holds for every feasible
 //! $(w,\rho)$ and every $\mathbf p$, and **the gap** $P - D$ certifies optimality: $P(w,\rho) - P^\star \le P - D$.
 //! Expanding with Fenchel–Young,
-//! $$P(w,\rho) - D(\mathbf p) = \underbrace{F(Hw) + F^*(\mathbf p) - \mathbf p^\top Hw}_{\ge0,\ =0\iff\mathbf p=\mathbf r(Hw)}
-//!  + \underbrace{\sum_k\Big[\lambda_1\frac{w_k^2}{2\rho_k} + s_kw_k + \rho_k\frac{s_k^2}{2\lambda_1}\Big]}_{\ge0,\ =0\iff w_k = -\rho_ks_k/\lambda_1}
-//!  + \underbrace{g^*(s) - \textstyle\sum_k\rho_kb_k + \tau\,\mathrm{KL}(\rho\|\rho_0)}_{\ge0},$$
+//! $$P(w,\rho) - D(\mathbf p) = \underbrace{F(Hw) + F^*(\mathbf p) - \mathbf p^\top Hw}_{\ge0,\ =0\iff\mathbf p=\mathbf r(Hw)} +
+//!   \underbrace{\sum_k\Big[\lambda_1\frac{w_k^2}{2\rho_k} + s_kw_k + \rho_k\frac{s_k^2}{2\lambda_1}\Big]}_{\ge0,\ =0\iff w_k = -\rho_ks_k/\lambda_1} +
+//!   \underbrace{g^*(s) - \textstyle\sum_k\rho_kb_k + \tau\,\mathrm{KL}(\rho\|\rho_0)}_{\ge0},$$
 //! so the optimum is characterized by $\mathbf p = \mathbf r$, $\bar u_k = -s_k/\lambda_1$ (math.md: $\mathbb E[u|\theta] = -s/\lambda_1$), and
 //! $\rho$ maximizing $\sum\rho b - \tau\mathrm{KL}$: for $\tau=0$, $\rho$ lives on $\arg\max_k b_k$ — the certificate
 //! $s^2/2\lambda_1 \le \lambda_2 r_\theta + c$ with equality on the support (C10); for $\tau > 0$ the Gibbs law
@@ -675,12 +675,6 @@ impl TwoLevelProgram {
             let pval = self.objective(&w, &rn);
             let dval = self.dual_objective(&p);
             let gap = pval - dval;
-            if std::env::var("NFF_DEBUG").is_ok() {
-                eprintln!(
-                    "ipm it {it} gap {gap:e} P {pval:e} compl {:e}",
-                    rho.iter().zip(&slack).map(|(a, b)| a * b).sum::<f64>()
-                );
-            }
             if best.as_ref().is_none_or(|bst| gap < bst.0) {
                 best = Some((gap, w, rn, p.clone()));
             }
@@ -1135,9 +1129,6 @@ mod tests {
                     sol.objective, sol.gap, sol.relative_gap, sol.iterations,
                     sol.termination, sol.kkt, sol.diagnostics.support_size, sol.seconds
                 );
-                if std::env::var("NFF_DEBUG").is_ok() {
-                    continue;
-                }
                 assert_eq!(sol.termination, Termination::Converged);
                 assert!(
                     sol.relative_gap <= 1e-8,
@@ -1514,5 +1505,69 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("gap tolerance"), "{e}");
+    }
+
+    /// Writes comparison instances for `benches/compare/convex_two_level.py` (not part of the suite):
+    /// `cargo test -p nff-solvers --lib -- --ignored write_comparison_instances`, directory from
+    /// `NFF_COMPARE_DIR` (default `/tmp/nff_compare`).
+    #[test]
+    #[ignore = "writes files for the Python comparison script"]
+    fn write_comparison_instances() {
+        let dir = std::env::var("NFF_COMPARE_DIR").unwrap_or_else(|_| "/tmp/nff_compare".into());
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, loss, tau) in [
+            ("squared_tau0", Loss::Squared, 0.0),
+            ("squared_tau0.01", Loss::Squared, 0.01),
+            ("logistic_tau0", Loss::Logistic, 0.0),
+        ] {
+            let data = sine_data(10, 1, 7, loss == Loss::Logistic);
+            let theta = candidates::grid(2, 15, 3.0).unwrap();
+            let rho0 = candidates::gaussian_weights(&theta, 2.0);
+            let cfg = TwoLevelConfig {
+                lambda1: 0.05,
+                lambda2: 0.01,
+                tau,
+            };
+            let prog =
+                TwoLevelProgram::new(&data, Activation::Tanh, loss, theta.as_ref(), &rho0, cfg)
+                    .unwrap();
+            let sol = prog.solve(&TwoLevelOptions::default()).unwrap();
+            let (n, d, k) = (data.n(), data.d(), theta.nrows());
+            let rows = |m: &Mat<f64>| -> Vec<f64> {
+                (0..m.nrows())
+                    .flat_map(|i| (0..m.ncols()).map(move |c| m[(i, c)]))
+                    .collect()
+            };
+            let scalar = |v: f64| vec![v];
+            let arrays: Vec<(&str, Vec<usize>, Vec<f64>)> = vec![
+                ("X", vec![n, d], rows(&data.x)),
+                ("y", vec![n], data.y.clone()),
+                ("theta", vec![k, d], rows(&theta)),
+                ("rho0", vec![k], rho0.clone()),
+                ("lambda1", vec![], scalar(cfg.lambda1)),
+                ("lambda2", vec![], scalar(cfg.lambda2)),
+                ("tau", vec![], scalar(cfg.tau)),
+                (
+                    "logistic",
+                    vec![],
+                    scalar(if loss == Loss::Logistic { 1.0 } else { 0.0 }),
+                ),
+                ("nff_objective", vec![], scalar(sol.objective)),
+                ("nff_dual", vec![], scalar(sol.dual_objective)),
+                ("nff_seconds", vec![], scalar(sol.seconds)),
+                ("nff_w", vec![k], sol.w.clone()),
+                ("nff_rho", vec![k], sol.rho.clone()),
+            ];
+            let refs: Vec<(&str, &[usize], &[f64])> = arrays
+                .iter()
+                .map(|(a, s, v)| (*a, s.as_slice(), v.as_slice()))
+                .collect();
+            let path = format!("{dir}/{name}.npz");
+            nff_core::io::write_npz(&path, &refs).unwrap();
+            eprintln!(
+                "{path}: P = {:.12e}, gap = {:.2e}, {:.4}s",
+                sol.objective, sol.gap, sol.seconds
+            );
+        }
     }
 }
