@@ -2260,6 +2260,34 @@ mod tests {
     }
 
     #[test]
+    fn interior_point_handles_depths_exponents_and_losses() {
+        for &(depth, q, logistic, fresh) in &[
+            (1, 2.0, false, 6),
+            (2, 1.0, false, 3),
+            (3, 1.5, false, 2),
+            (2, 2.0, true, 3),
+        ] {
+            let data = sine_data(6, 1, 8, logistic);
+            let loss = if logistic { Loss::Logistic } else { Loss::Squared };
+            let problem = Problem::new(data, Activation::Tanh, loss, Regularizer::GroupL1q { lambda: 0.02, q }).unwrap();
+            let arch = if depth == 1 { Arch::TwoLevel } else { Arch::Dnn };
+            let mut net = random_net(Shape::new(arch, 2, 5, depth).unwrap(), 1.0, 6);
+            let j = train(&problem, &mut net, 0.05, 300);
+            let (prog, pt) = DeepProgram::from_network(&problem, &net, fresh, 2).unwrap();
+            let sol = prog.solve(&DeepOptions::default(), Some(&pt), None).unwrap();
+            eprintln!(
+                "L={depth} q={q} logistic={logistic}: J={j:.6} obj={:.6} bound={:.6} rel gap={:.1e} prim={:.1e} dual={:.1e} newton={} {:?} {:.2}s",
+                sol.objective, sol.dual_bound, sol.relative_gap, sol.primal_residual, sol.dual_residual,
+                sol.inner_iterations, sol.termination, sol.seconds
+            );
+            assert!(sol.primal_residual <= 1e-6, "primal residual {}", sol.primal_residual);
+            assert!(sol.dual_bound <= sol.objective + 1e-9);
+            assert!(sol.objective <= j + 1e-6, "C16: {} > {j}", sol.objective);
+            assert!(sol.relative_gap <= 1e-3, "relative gap {}", sol.relative_gap);
+        }
+    }
+
+    #[test]
     fn augmented_lagrangian_method_agrees_with_the_interior_point() {
         let problem = group_problem(5, 0.02, 2.0, 4);
         let shape = Shape::new(Arch::Dnn, 2, 4, 2).unwrap();
