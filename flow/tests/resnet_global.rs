@@ -34,12 +34,16 @@ fn resnet_to_stationarity(n: usize, m: usize, depth: usize, tol: f64) -> RunRepo
     let net = random_net(s, 7, 0.0, 0.0); // A iid N(0,1), W = 0, v = 0
     let f = WeightFlow::new(p, s, Par::Seq).unwrap();
     let y0 = f.initial_state(&net).unwrap();
-    let opts = DormandPrinceOptions::with_tolerances(1e-6, 1e-9);
+    let opts = DormandPrinceOptions::with_tolerances(1e-9, 1e-12);
     let t0 = std::time::Instant::now();
     let r = Runner::builder(f, DormandPrince::new(opts).unwrap())
         .initial_state(0.0, y0)
         .stationary(tol)
-        .max_steps(200_000)
+        .max_steps(
+            std::env::var("NFF_MAX_STEPS")
+                .map(|s| s.parse().unwrap())
+                .unwrap_or(200_000),
+        )
         .record(ObserverMode::Every(200))
         .observer(Progress)
         .build()

@@ -434,7 +434,9 @@ pub struct DeepSolution {
     pub lbfgs_resets: usize,
     /// Wall time, seconds.
     pub seconds: f64,
-    /// Why the solver stopped.
+    /// Why the solver stopped. For the interior point, `Stalled` means the centering reached the
+    /// floating-point floor of the current $\mu$ (typically $\mu\sim10^{-9}$): the point is still
+    /// feasible to `primal_residual`, and `relative_gap` (certified) states its accuracy.
     pub termination: Termination,
 }
 
@@ -2268,22 +2270,46 @@ mod tests {
             (2, 2.0, true, 3),
         ] {
             let data = sine_data(6, 1, 8, logistic);
-            let loss = if logistic { Loss::Logistic } else { Loss::Squared };
-            let problem = Problem::new(data, Activation::Tanh, loss, Regularizer::GroupL1q { lambda: 0.02, q }).unwrap();
-            let arch = if depth == 1 { Arch::TwoLevel } else { Arch::Dnn };
+            let loss = if logistic {
+                Loss::Logistic
+            } else {
+                Loss::Squared
+            };
+            let problem = Problem::new(
+                data,
+                Activation::Tanh,
+                loss,
+                Regularizer::GroupL1q { lambda: 0.02, q },
+            )
+            .unwrap();
+            let arch = if depth == 1 {
+                Arch::TwoLevel
+            } else {
+                Arch::Dnn
+            };
             let mut net = random_net(Shape::new(arch, 2, 5, depth).unwrap(), 1.0, 6);
             let j = train(&problem, &mut net, 0.05, 300);
             let (prog, pt) = DeepProgram::from_network(&problem, &net, fresh, 2).unwrap();
-            let sol = prog.solve(&DeepOptions::default(), Some(&pt), None).unwrap();
+            let sol = prog
+                .solve(&DeepOptions::default(), Some(&pt), None)
+                .unwrap();
             eprintln!(
                 "L={depth} q={q} logistic={logistic}: J={j:.6} obj={:.6} bound={:.6} rel gap={:.1e} prim={:.1e} dual={:.1e} newton={} {:?} {:.2}s",
                 sol.objective, sol.dual_bound, sol.relative_gap, sol.primal_residual, sol.dual_residual,
                 sol.inner_iterations, sol.termination, sol.seconds
             );
-            assert!(sol.primal_residual <= 1e-6, "primal residual {}", sol.primal_residual);
+            assert!(
+                sol.primal_residual <= 1e-6,
+                "primal residual {}",
+                sol.primal_residual
+            );
             assert!(sol.dual_bound <= sol.objective + 1e-9);
             assert!(sol.objective <= j + 1e-6, "C16: {} > {j}", sol.objective);
-            assert!(sol.relative_gap <= 1e-3, "relative gap {}", sol.relative_gap);
+            assert!(
+                sol.relative_gap <= 1e-3,
+                "relative gap {}",
+                sol.relative_gap
+            );
         }
     }
 

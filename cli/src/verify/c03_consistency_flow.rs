@@ -35,7 +35,7 @@ type Method = (
 const METHODS: [Method; 3] = [
     ("Euler", 1, FixedStep::euler, 0.02),
     ("Heun", 2, FixedStep::heun, 0.04),
-    ("RK4", 4, FixedStep::rk4, 0.1),
+    ("RK4", 4, FixedStep::rk4, 0.2),
 ];
 
 fn run(ctx: &ClaimCtx) -> Result<Outcome> {

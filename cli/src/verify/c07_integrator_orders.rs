@@ -1,18 +1,145 @@
-//! C7 — integrator orders. (Not implemented yet: the claim fails with an error until it is.)
-use super::{Claim, ClaimCtx, ClaimInfo, Outcome};
+//! C7 — integrator orders on the NFF itself (math.md §5: "integrated by any ODE scheme; Euler with
+//! step η = GD"): the error at a fixed time $T$ against a tight adaptive Dormand–Prince reference falls
+//! by $2^p$ per halving of the step, $p = 1$ (Euler = GD), 2 (Heun), 4 (RK4).
+use super::flow_support::{integrate, network, sci, tanh_problem};
+use super::{sine, Claim, ClaimCtx, ClaimInfo, Outcome};
+use crate::plot::{LinePlot, Series};
+use anyhow::Result;
+use nff_core::init::Init;
+use nff_core::{Arch, Shape};
+use nff_flow::{DormandPrince, DormandPrinceOptions, FixedStep, ObserverMode, WeightFlow};
 
 pub fn claim() -> Claim {
     Claim {
         info: ClaimInfo {
             id: "C7",
             title: "integrator orders",
-            measures: "not implemented yet",
-            rule: "not implemented yet",
+            measures: "error ‖θ(T) − θ_ref(T)‖ (scaled metric) of Euler, Heun and RK4 on the weight flow of a ResNet (i.i.d. start) and a DNN (min-norm start) at four halving steps, against adaptive Dormand–Prince with rtol 1e-13; value = worst relative deviation of a halving ratio from 2^p",
+            rule: "every halving ratio err(dt)/err(dt/2) within 2^p ± 20% (Euler 2, Heun 4, RK4 16: global error O(dt^p)), and the reference's own error (DP at rtol 1e-13 vs 1e-12) below 1% of the smallest measured error, so it shifts no ratio by more than ~2%",
         },
         run,
     }
 }
 
-fn run(_ctx: &ClaimCtx) -> anyhow::Result<Outcome> {
-    anyhow::bail!("claim C7 is not implemented yet")
+/// (name, order, constructor, largest step).
+type Method = (
+    &'static str,
+    u32,
+    fn(f64) -> nff_flow::Result<FixedStep>,
+    f64,
+);
+
+const METHODS: [Method; 3] = [
+    ("Euler", 1, FixedStep::euler, 0.02),
+    ("Heun", 2, FixedStep::heun, 0.04),
+    ("RK4", 4, FixedStep::rk4, 0.2),
+];
+
+/// $\|a - b\|$ in the scaled metric ($1/m$ on $A, v$, $1/m^2$ on $W$).
+fn scaled_distance(shape: Shape, a: &[f64], b: &[f64]) -> f64 {
+    let (wa, ww) = shape.metric();
+    let sq = |r: std::ops::Range<usize>| {
+        a[r.clone()]
+            .iter()
+            .zip(&b[r])
+            .map(|(x, y)| (x - y) * (x - y))
+            .sum::<f64>()
+    };
+    let mut acc = wa * (sq(shape.a_range()) + sq(shape.v_range()));
+    for l in 0..shape.n_w() {
+        acc += ww * sq(shape.w_range(l));
+    }
+    acc.sqrt()
+}
+
+fn run(ctx: &ClaimCtx) -> Result<Outcome> {
+    let data = sine(10, 3, ctx.seed)?;
+    let problem = tanh_problem(&data)?;
+    let m = ctx.size.pick(48, 192);
+    let t_final = 1.0;
+    let halvings = 4;
+    let cases = [
+        ("ResNet L=3, i.i.d.", Arch::ResNet, Init::iid()),
+        ("DNN L=3, min-norm", Arch::Dnn, Init::min_norm()),
+    ];
+    let mut worst_dev: f64 = 0.0;
+    let mut worst_ref_ratio: f64 = 0.0;
+    let mut series = Vec::new();
+    let mut lines = Vec::new();
+    for (case, arch, init) in &cases {
+        let net = network(&data, *arch, m, 3, init, ctx.seed)?;
+        let shape = net.shape();
+        let reference = |rtol: f64| -> Result<Vec<f64>> {
+            let field = WeightFlow::new(problem.clone(), shape, ctx.par)?;
+            let y0 = field.initial_state(&net)?;
+            let dp = DormandPrince::new(DormandPrinceOptions::with_tolerances(rtol, rtol * 1e-2))?;
+            Ok(integrate(field, dp, y0, t_final, ObserverMode::Never)?
+                .report
+                .state)
+        };
+        let y_ref = reference(1e-13)?;
+        let ref_err = scaled_distance(shape, &reference(1e-12)?, &y_ref);
+        let mut smallest = f64::INFINITY;
+        for (name, p, make, dt0) in METHODS {
+            let mut pts = Vec::new();
+            for k in 0..halvings {
+                let dt = dt0 / f64::from(1u32 << k);
+                let field = WeightFlow::new(problem.clone(), shape, ctx.par)?;
+                let y0 = field.initial_state(&net)?;
+                let run = integrate(field, make(dt)?, y0, t_final, ObserverMode::Never)?;
+                let err = scaled_distance(shape, &run.report.state, &y_ref);
+                smallest = smallest.min(err);
+                pts.push((dt, err));
+            }
+            let ratios: Vec<f64> = pts.windows(2).map(|w| w[0].1 / w[1].1).collect();
+            let target = f64::from(1u32 << p);
+            for r in &ratios {
+                let dev = (r / target - 1.0).abs();
+                worst_dev = if dev.is_nan() {
+                    f64::INFINITY
+                } else {
+                    worst_dev.max(dev)
+                };
+            }
+            lines.push(format!(
+                "{case} {name}: error {} ratios {} (2^p = {target})",
+                sci(&pts.iter().map(|p| p.1).collect::<Vec<_>>(), 2),
+                sci(&ratios, 3)
+            ));
+            series.push(Series::line_points(format!("{case}, {name}"), pts));
+        }
+        worst_ref_ratio = worst_ref_ratio.max(ref_err / smallest);
+        lines.push(format!(
+            "{case}: reference error {ref_err:.1e} (smallest measured {smallest:.1e})"
+        ));
+    }
+    for (i, (_, p, _, dt0)) in METHODS.iter().enumerate() {
+        let anchor = series[i].points.last().copied().unwrap_or((1.0, 1.0));
+        series.push(Series::line(
+            format!("slope {p}"),
+            vec![anchor, (*dt0, anchor.1 * (dt0 / anchor.0).powi(*p as i32))],
+        ));
+    }
+    let threshold = 0.2;
+    let passed = worst_dev <= threshold && worst_ref_ratio <= 0.01;
+    let figure = LinePlot {
+        title: format!("C7: error at T = {t_final} vs step against Dormand–Prince (m = {m})"),
+        x_label: "step dt".into(),
+        y_label: "‖θ(T) − θ_ref(T)‖ (scaled)".into(),
+        log_x: true,
+        log_y: true,
+        series,
+        hlines: vec![],
+    }
+    .to_svg()?;
+    Ok(Outcome {
+        passed,
+        value: worst_dev,
+        threshold,
+        detail: format!(
+            "worst |ratio/2^p − 1| = {worst_dev:.3}; worst reference error / smallest error = {worst_ref_ratio:.1e}; {}",
+            lines.join("; ")
+        ),
+        figure: Some(figure),
+    })
 }

@@ -1,18 +1,150 @@
-//! C18 — ResNet stationary ⇒ zero residual. (Not implemented yet: the claim fails with an error until it is.)
-use super::{Claim, ClaimCtx, ClaimInfo, Outcome};
+//! C18 — ResNet: stationary ⇒ zero residual (math.md §5, global convergence). Output-weight
+//! stationarity is $H^\top\mathbf r = 0$ with $H = h(Z_L)$; if $\mathrm{rank}\,H = N$ this forces $\mathbf r = 0$, and quantitatively
+//! $\|\mathbf r\| \le \|H^\top\mathbf r\| / (\sqrt m\,\sigma_{\min}(H/\sqrt m))$ at every state. Along the unregularized flow of a
+//! ResNet from the zero start, $\sigma_{\min}(H/\sqrt m)$ stays bounded away from 0, so the loss goes to 0.
+use super::flow_support::{network, sci, tanh_problem, StopBelowRisk};
+use super::{sine, Claim, ClaimCtx, ClaimInfo, Outcome};
+use crate::plot::{LinePlot, Series};
+use anyhow::{ensure, Result};
+use faer::Par;
+use nff_core::init::Init;
+use nff_core::Arch;
+use nff_flow::{DormandPrince, DormandPrinceOptions, ObserverMode, Row, Runner, WeightFlow};
+use rayon::prelude::*;
 
 pub fn claim() -> Claim {
     Claim {
         info: ClaimInfo {
             id: "C18",
             title: "ResNet stationary ⇒ zero residual",
-            measures: "not implemented yet",
-            rule: "not implemented yet",
+            measures: "largest final risk over widths of the unregularized ResNet flow (L = 3, tanh, N = 8, d = 3, zero start W = 0, v = 0; adaptive Dormand–Prince) run until the risk is ≤ 1e-12 or t = 2e4; along it, ‖r‖, ‖Hᵀr‖, σ_min(H/√m) and the bound ‖Hᵀr‖/(√m σ_min)",
+            rule: "final risk ≤ 1e-10 at every width (global minimum, r* = 0), ‖r‖ ≤ bound at every recorded step, and σ_min(H/√m) bounded away from 0: its minimum along training ≥ ½ its initial value at every width, and these minima within a factor 2 across widths (no drift to 0 as m grows)",
         },
         run,
     }
 }
 
-fn run(_ctx: &ClaimCtx) -> anyhow::Result<Outcome> {
-    anyhow::bail!("claim C18 is not implemented yet")
+struct WidthRun {
+    m: usize,
+    rows: Vec<Row>,
+    t: f64,
+    steps: u64,
+}
+
+fn train(ctx: &ClaimCtx, m: usize, t_max: f64) -> Result<WidthRun> {
+    let data = sine(8, 3, ctx.seed)?;
+    let problem = tanh_problem(&data)?;
+    let net = network(&data, Arch::ResNet, m, 3, &Init::zero(), ctx.seed)?;
+    let field = WeightFlow::new(problem, net.shape(), Par::Seq)?;
+    let y0 = field.initial_state(&net)?;
+    let every = 20;
+    let dp = DormandPrince::new(DormandPrinceOptions::with_tolerances(1e-7, 1e-10))?;
+    let report = Runner::builder(field, dp)
+        .initial_state(0.0, y0)
+        .final_time(t_max)
+        .max_steps(400_000)
+        .record(ObserverMode::Every(every))
+        .observer(StopBelowRisk {
+            level: 1e-12,
+            every,
+        })
+        .build()?
+        .run()?;
+    Ok(WidthRun {
+        m,
+        rows: report.trajectory,
+        t: report.t,
+        steps: report.steps,
+    })
+}
+
+fn run(ctx: &ClaimCtx) -> Result<Outcome> {
+    let widths: Vec<usize> = ctx.size.pick(vec![64, 256], vec![64, 256, 1024]);
+    let t_max = 2e4;
+    let runs: Vec<WidthRun> = widths
+        .par_iter()
+        .map(|&m| train(ctx, m, t_max))
+        .collect::<Result<_>>()?;
+    let mut final_risk = Vec::new();
+    let mut sigma0 = Vec::new();
+    let mut sigma_lo = Vec::new();
+    let mut violations = 0usize;
+    let mut recorded = 0usize;
+    let mut series = Vec::new();
+    for run in &runs {
+        let diag: Vec<(f64, &nff_flow::Diagnostics)> = run
+            .rows
+            .iter()
+            .filter_map(|r| r.diagnostics.as_ref().map(|d| (r.t, d)))
+            .collect();
+        ensure!(!diag.is_empty(), "no recorded rows at width {}", run.m);
+        recorded += diag.len();
+        violations += diag.iter().filter(|(_, d)| !d.bound.bound_holds).count();
+        final_risk.push(diag.last().map_or(f64::NAN, |(_, d)| d.risk));
+        sigma0.push(diag[0].1.bound.sigma_min);
+        sigma_lo.push(
+            diag.iter()
+                .map(|(_, d)| d.bound.sigma_min)
+                .fold(f64::INFINITY, f64::min),
+        );
+        let pos = |f: &dyn Fn(&nff_flow::Diagnostics) -> Option<f64>| -> Vec<(f64, f64)> {
+            diag.iter()
+                .filter(|(t, _)| *t > 0.0)
+                .filter_map(|(t, d)| f(d).map(|v| (*t, v)))
+                .collect()
+        };
+        series.push(Series::line(
+            format!("risk, m = {}", run.m),
+            pos(&|d| Some(d.risk)),
+        ));
+        series.push(Series::line(
+            format!("σ_min(H/√m), m = {}", run.m),
+            pos(&|d| Some(d.bound.sigma_min)),
+        ));
+        if run.m == *widths.last().unwrap_or(&0) {
+            series.push(Series::line(
+                format!("‖r‖, m = {}", run.m),
+                pos(&|d| Some(d.bound.residual_norm)),
+            ));
+            series.push(Series::points(
+                format!("bound ‖Hᵀr‖/(√m σ_min), m = {}", run.m),
+                pos(&|d| d.bound.bound),
+            ));
+        }
+    }
+    let worst_risk = final_risk.iter().copied().fold(0.0, f64::max);
+    let sigma_kept = sigma_lo
+        .iter()
+        .zip(&sigma0)
+        .all(|(lo, s0)| *lo > 0.0 && *lo >= 0.5 * s0);
+    let (lo, hi) = sigma_lo
+        .iter()
+        .fold((f64::INFINITY, 0.0f64), |(a, b), &s| (a.min(s), b.max(s)));
+    let width_independent = hi <= 2.0 * lo;
+    let threshold = 1e-10;
+    let passed = worst_risk <= threshold && violations == 0 && sigma_kept && width_independent;
+    let figure = LinePlot {
+        title: "C18: ResNet flow to a global minimum — risk, σ_min(H/√m), ‖r‖ and its bound".into(),
+        x_label: "time t".into(),
+        y_label: "value".into(),
+        log_x: true,
+        log_y: true,
+        series,
+        hlines: vec![("risk 1e-10".into(), threshold)],
+    }
+    .to_svg()?;
+    Ok(Outcome {
+        passed,
+        value: worst_risk,
+        threshold,
+        detail: format!(
+            "widths {widths:?}: final risk {} at t = {} after {} steps; σ_min(H/√m) initial {} min along training {}; bound violated at {violations} of {recorded} recorded steps",
+            sci(&final_risk, 2),
+            sci(&runs.iter().map(|r| r.t).collect::<Vec<_>>(), 2),
+            runs.iter().map(|r| r.steps.to_string()).collect::<Vec<_>>().join("/"),
+            sci(&sigma0, 3),
+            sci(&sigma_lo, 3),
+        ),
+        figure: Some(figure),
+    })
 }

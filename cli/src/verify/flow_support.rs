@@ -5,7 +5,10 @@ use faer::Par;
 use nff_core::init::{init_network, Init};
 use nff_core::network::Workspace;
 use nff_core::{Activation, Arch, Dataset, Loss, Network, Params, Problem, Regularizer, Shape};
-use nff_flow::{Integrator, ObserverMode, RunReport, Runner, TerminationReason, VectorField};
+use nff_flow::{
+    Integrator, Observer, ObserverAction, ObserverMode, RunReport, Runner, StepInfo,
+    TerminationReason, VectorField,
+};
 
 /// The unregularized squared-loss tanh problem of math.md §6 on `data`.
 pub fn tanh_problem(data: &Dataset) -> Result<Problem> {
@@ -173,4 +176,30 @@ pub fn first_crossing(curve: &[(f64, f64)], level: f64) -> Option<f64> {
     }
     let (a, b) = (curve[k - 1], curve[k]);
     Some(a.0 + (b.0 - a.0) * (a.1 - level) / (a.1 - b.1))
+}
+
+/// An observer that ends a run once a recorded row's risk is at or below `level` (it fires on the
+/// recorder's steps, so give both the same [`ObserverMode`]).
+pub struct StopBelowRisk {
+    /// The risk level.
+    pub level: f64,
+    /// When it looks (the recorder's mode).
+    pub every: u64,
+}
+
+impl Observer for StopBelowRisk {
+    fn mode(&self) -> ObserverMode {
+        ObserverMode::Every(self.every)
+    }
+    fn on_step(&mut self, info: &StepInfo<'_>) -> nff_flow::Result<ObserverAction> {
+        let done = info
+            .row
+            .and_then(|r| r.diagnostics.as_ref())
+            .is_some_and(|d| d.risk <= self.level);
+        Ok(if done {
+            ObserverAction::Stop
+        } else {
+            ObserverAction::Continue
+        })
+    }
 }

@@ -36,6 +36,7 @@ mod c22_rate_scaling;
 mod c23_usage_equalization;
 mod c24_noise_needed;
 mod flow_support;
+mod two_level_support;
 
 use anyhow::Result;
 use faer::Par;
