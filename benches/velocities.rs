@@ -85,14 +85,41 @@ fn bench_gemm(c: &mut Criterion, group_name: &str, sizes: &[usize]) {
     group.finish();
 }
 
+/// One step of an integrator on the weight flow (RK4: four velocity evaluations and the updates).
+fn bench_flow_step(c: &mut Criterion, group_name: &str, widths: &[usize]) {
+    use nff::flow::{FixedStep, Integrator, WeightFlow};
+    let mut group = c.benchmark_group(group_name);
+    group.sample_size(10);
+    for &m in widths {
+        let n = 16;
+        let data = Dataset::builtin(nff::core::data::BuiltinDataset::Sine, n, 3, 1).unwrap();
+        let shape = Shape::new(Arch::ResNet, 3, m, 3).unwrap();
+        let (net, _) = init_network(shape, &data, Activation::Tanh, &Init::iid(), 1).unwrap();
+        let problem =
+            Problem::new(data, Activation::Tanh, Loss::Squared, Regularizer::None).unwrap();
+        let mut field = WeightFlow::new(problem, shape, par()).unwrap();
+        let mut y = field.initial_state(&net).unwrap();
+        let mut rk4 = FixedStep::rk4(1e-3).unwrap();
+        let mut t = 0.0;
+        rk4.init(&mut field, t, &y).unwrap();
+        group.throughput(Throughput::Elements(4 * gemm_flops(shape, n)));
+        group.bench_with_input(BenchmarkId::new("rk4/resnet/L3/N16", m), &m, |b, _| {
+            b.iter(|| rk4.step(&mut field, &mut t, &mut y, f64::INFINITY).unwrap());
+        });
+    }
+    group.finish();
+}
+
 fn ci(c: &mut Criterion) {
     bench_gemm(c, "ci/gemm", &[256]);
     bench_velocities(c, "ci/velocities", &[256], &[16], &[2]);
+    bench_flow_step(c, "ci/flow_step", &[256]);
 }
 
 fn full(c: &mut Criterion) {
     bench_gemm(c, "gemm", &[1024, 2048]);
     bench_velocities(c, "velocities", &[256, 1024, 4096], &[16, 64, 256], &[2, 4]);
+    bench_flow_step(c, "flow_step", &[256, 1024, 2048, 4096]);
 }
 
 criterion_group!(benches, ci, full);

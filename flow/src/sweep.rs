@@ -7,8 +7,8 @@
 //! labels, and since $W = 0$ (a deterministic function of the labels) the coupling is exact. Both are
 //! integrated to time $T$ with the same integrator; per $(m, \text{seed})$ the sweep reports
 //! $$e_{\hat y} = \|\hat{\mathbf y}^{(m)}(T) - \hat{\mathbf y}^{\rm ref}(T)\|,\qquad
-//! e_Z = \Big(\frac1m\sum_{k=1}^m\|Z_L^{(m)}(T)[:,k] - Z_L^{\rm ref}(T)[:,k]\|^2\Big)^{1/2},$$
-//! their means over seeds per width, and the least-squares slope of $\log(\text{mean error})$ against $\log m$
+//! e_Z = \Big(\frac1m\sum_{k=1}^m\|\mathbf z^{(m)}_{L,k}(T) - \mathbf z^{\rm ref}_{L,k}(T)\|^2\Big)^{1/2},$$
+//! ($\mathbf z_{L,k}$ = column $k$ of $Z_L$, the feature of unit $k$), their means over seeds per width, and the least-squares slope of $\log(\text{mean error})$ against $\log m$
 //! (≈ −1/2 expected).
 //!
 //! **Jobs, threads, shards.** Job $i$ = (seed index $i / n_w$, width index $i \bmod n_w$). Jobs run in parallel
@@ -163,7 +163,7 @@ pub struct JobResult {
     pub seed: u64,
     /// $\|\hat{\mathbf y}^{(m)}(T) - \hat{\mathbf y}^{\rm ref}(T)\|$.
     pub yhat_error: f64,
-    /// $(\frac1m\sum_k\|Z_L^{(m)}(T)[:,k] - Z_L^{\rm ref}(T)[:,k]\|^2)^{1/2}$.
+    /// $(\frac1m\sum_k\|\mathbf z^{(m)}_{L,k}(T) - \mathbf z^{\rm ref}_{L,k}(T)\|^2)^{1/2}$ (column $k$ of $Z_L$).
     pub feature_error: f64,
     /// Accepted steps of the width-$m$ run.
     pub steps: u64,
@@ -223,7 +223,7 @@ pub struct SweepReport {
     pub slope_feature: Option<f64>,
 }
 
-/// The first `m` units of `net`: $A[:, :m]$, $W_\ell[:m, :m]$, $v[:m]$.
+/// The first `m` units of `net`: `A[:, :m]`, `W_l[:m, :m]`, `v[:m]`.
 pub fn truncate(net: &Network, m: usize) -> Result<Network> {
     let s = net.shape();
     if m == 0 || m > s.m {

@@ -29,7 +29,9 @@ fn solve(ode: &LinearOde, integrator: Box<dyn Integrator>) -> (f64, u64, u64) {
 }
 
 /// Every fixed-step integrator with its expected order (Euler–Maruyama at τ = 0 is Euler).
-fn fixed_step_integrators() -> Vec<(&'static str, u32, fn(f64) -> Box<dyn Integrator>)> {
+type MakeIntegrator = fn(f64) -> Box<dyn Integrator>;
+
+fn fixed_step_integrators() -> Vec<(&'static str, u32, MakeIntegrator)> {
     vec![
         ("euler", 1, |dt| Box::new(FixedStep::euler(dt).unwrap())),
         ("heun", 2, |dt| Box::new(FixedStep::heun(dt).unwrap())),

@@ -198,6 +198,7 @@ fn feature_flow_consistency_drift_vanishes_at_the_order_of_the_method() {
             let d2 = drift_at(arch, depth, make(dt / 2.0));
             let ratio = d1 / d2;
             let expected = f64::from(1u32 << order);
+            eprintln!("{arch} order {order}: drift {d1:.3e} -> {d2:.3e}, ratio {ratio:.2}");
             assert!(
                 d1 > 0.0 && d2 < d1,
                 "{arch} order {order}: drifts {d1:e}, {d2:e}"
@@ -569,4 +570,74 @@ fn weight_flow_with_parallel_gemm_matches_sequential() {
     b.eval(0.0, net.as_slice(), &mut db);
     assert!(common::dist(&da, &db) <= 1e-12 * common::norm(&da));
     assert_eq!(a.evaluations(), 1);
+}
+
+#[test]
+fn configs_and_reports_round_trip_through_json() {
+    for spec in [
+        IntegratorSpec::Euler { dt: 0.1 },
+        IntegratorSpec::Heun { dt: 0.1 },
+        IntegratorSpec::Rk4 { dt: 0.1 },
+        IntegratorSpec::Adaptive(DormandPrinceOptions::with_tolerances(1e-7, 1e-9)),
+        IntegratorSpec::EulerMaruyama {
+            dt: 0.1,
+            tau: 0.2,
+            seed: 9,
+        },
+    ] {
+        let json = serde_json::to_string(&spec).unwrap();
+        assert!(
+            json.contains(&format!("\"method\":\"{}\"", json_name(&spec))),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<IntegratorSpec>(&json).unwrap(), spec);
+        assert_eq!(spec.build().unwrap().name(), spec.name());
+    }
+    let minimal: IntegratorSpec =
+        serde_json::from_str(r#"{"method": "adaptive", "rtol": 1e-6, "atol": 1e-9}"#).unwrap();
+    assert_eq!(
+        minimal,
+        IntegratorSpec::Adaptive(DormandPrinceOptions::default())
+    );
+    // A run report with network rows.
+    let data = sine_data(5, 2, 1, 1.0, true);
+    let p = problem(data, Regularizer::None);
+    let s = shape(Arch::ResNet, 3, 6, 2);
+    let mut ff = FeatureFlow::new(p, s, Par::Seq).unwrap();
+    let y0 = ff.initial_state(&random_net(s, 1, 0.0, 0.5)).unwrap();
+    let r = Runner::builder(ff, FixedStep::heun(0.1).unwrap())
+        .initial_state(0.0, y0)
+        .max_steps(4)
+        .record(ObserverMode::Every(2))
+        .build()
+        .unwrap()
+        .run()
+        .unwrap();
+    assert!(r
+        .trajectory
+        .iter()
+        .all(|row| row.diagnostics.as_ref().unwrap().drift.is_some()));
+    let json = serde_json::to_string(&r).unwrap();
+    assert_eq!(
+        serde_json::from_str::<nff_flow::RunReport>(&json).unwrap(),
+        r
+    );
+}
+
+fn json_name(spec: &IntegratorSpec) -> &'static str {
+    match spec {
+        IntegratorSpec::Adaptive(_) => "adaptive",
+        other => other.name(),
+    }
+}
+
+#[test]
+fn resume_with_another_noise_seed_is_an_error() {
+    let mut a = nff_flow::EulerMaruyama::new(0.1, 0.1, 1).unwrap();
+    let mut b = nff_flow::EulerMaruyama::new(0.1, 0.1, 2).unwrap();
+    let mut f = nff_flow::LinearField::new(1, vec![-1.0]).unwrap();
+    a.init(&mut f, 0.0, &[1.0]).unwrap();
+    b.init(&mut f, 0.0, &[1.0]).unwrap();
+    assert!(b.restore(&a.checkpoint()).is_err());
+    assert!(a.restore(&a.checkpoint()).is_ok());
 }

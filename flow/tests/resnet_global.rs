@@ -10,23 +10,6 @@ use nff_flow::{
     WeightFlow,
 };
 
-struct Progress;
-impl nff_flow::Observer for Progress {
-    fn mode(&self) -> ObserverMode {
-        ObserverMode::Every(500)
-    }
-    fn on_step(
-        &mut self,
-        info: &nff_flow::StepInfo<'_>,
-    ) -> nff_flow::Result<nff_flow::ObserverAction> {
-        eprintln!(
-            "    step {} t {:.1} diss {:.3e} {:?}",
-            info.step, info.t, info.dissipation, info.stats
-        );
-        Ok(nff_flow::ObserverAction::Continue)
-    }
-}
-
 fn resnet_to_stationarity(n: usize, m: usize, depth: usize, tol: f64) -> RunReport {
     let data = sine_data(n, 3, 1, 2.0, true);
     let p = problem(data, Regularizer::None);
@@ -34,6 +17,8 @@ fn resnet_to_stationarity(n: usize, m: usize, depth: usize, tol: f64) -> RunRepo
     let net = random_net(s, 7, 0.0, 0.0); // A iid N(0,1), W = 0, v = 0
     let f = WeightFlow::new(p, s, Par::Seq).unwrap();
     let y0 = f.initial_state(&net).unwrap();
+    // Tight tolerances: at the stability-limited step size the controller keeps the stiff modes at the
+    // tolerance level, which would otherwise leave a dissipation floor (~1e-14 at rtol 1e-6).
     let opts = DormandPrinceOptions::with_tolerances(1e-9, 1e-12);
     let t0 = std::time::Instant::now();
     let r = Runner::builder(f, DormandPrince::new(opts).unwrap())
@@ -45,7 +30,6 @@ fn resnet_to_stationarity(n: usize, m: usize, depth: usize, tol: f64) -> RunRepo
                 .unwrap_or(200_000),
         )
         .record(ObserverMode::Every(200))
-        .observer(Progress)
         .build()
         .unwrap()
         .run()
@@ -94,12 +78,15 @@ fn check(r: &RunReport) {
     }
 }
 
+/// Always run: N = 8, m = 64 (about 1 s).
 #[test]
 fn resnet_small_reaches_zero_risk() {
     check(&resnet_to_stationarity(8, 64, 2, 1e-14));
 }
 
+/// The brief's size: N = 16, m = 256 (about 7000 evaluations; ~15-30 s at opt-level 2 on a shared machine).
 #[test]
+#[ignore = "slow (~15-30 s); run with --ignored"]
 fn resnet_wide_reaches_zero_risk() {
     check(&resnet_to_stationarity(16, 256, 2, 1e-14));
 }

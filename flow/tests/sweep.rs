@@ -129,7 +129,7 @@ fn invalid_sweeps_are_errors() {
 #[test]
 fn finite_width_error_decays_like_one_over_sqrt_m() {
     let data = sine_data(8, 3, 1, 1.0, true);
-    let cfg = config(vec![16, 32, 64, 128], (0..6).collect(), 1024, 2.0, 0.05);
+    let cfg = config(vec![16, 32, 64, 128], (0..6).collect(), 1024, 2.0, 0.1);
     let t0 = std::time::Instant::now();
     let r = run_sweep(&cfg, &data).unwrap();
     eprintln!(

@@ -152,7 +152,12 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
         && endpoint_gap <= 1e-12
         && net_gap <= 1e-12;
 
-    let clip = |v: &[f64]| -> Vec<f64> { v.iter().map(|e| e.clamp(-0.5, 0.5)).collect() };
+    // Signed log scale: sign(e)·log10(1 + |e|/tol); |e| below the rounding tolerance maps into (−0.3, 0.3).
+    let clip = |v: &[f64]| -> Vec<f64> {
+        v.iter()
+            .map(|e| e.signum() * (1.0 + e.abs() / tol).log10())
+            .collect()
+    };
     let all_rep: Vec<f64> = results.iter().flat_map(|c| clip(&c.rep_excess)).collect();
     let all_orig: Vec<f64> = results.iter().flat_map(|c| clip(&c.orig_excess)).collect();
     let figure = Histogram {
@@ -160,7 +165,8 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
             "C8: convexity excess along {} random segments (> 0 = violation)",
             all_rep.len()
         ),
-        x_label: "(f(segment point) − chord) / (|f(p)| + |f(q)|), clipped to [−0.5, 0.5]".into(),
+        x_label: "sign(e)·log10(1 + |e|/1e-10), e = (f(segment point) − chord)/(|f(p)| + |f(q)|)"
+            .into(),
         groups: vec![
             (
                 format!(

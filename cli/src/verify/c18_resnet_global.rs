@@ -59,7 +59,7 @@ fn train(ctx: &ClaimCtx, m: usize, t_max: f64) -> Result<WidthRun> {
 }
 
 fn run(ctx: &ClaimCtx) -> Result<Outcome> {
-    let widths: Vec<usize> = ctx.size.pick(vec![64, 256], vec![64, 256, 1024]);
+    let widths: Vec<usize> = ctx.size.pick(vec![32, 128], vec![32, 128, 512]);
     let t_max = 2e4;
     let runs: Vec<WidthRun> = widths
         .par_iter()

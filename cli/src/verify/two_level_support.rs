@@ -18,7 +18,7 @@ use faer::{Mat, MatRef, Par};
 use nff_core::init::{init_network, Init};
 use nff_core::network::Workspace;
 use nff_core::{Activation, Arch, Dataset, Loss, Network, Params, Problem, Regularizer, Shape};
-use nff_flow::{EulerMaruyama, FixedStep, Integrator, StepStatus, VectorField, WeightFlow};
+use nff_flow::{EulerMaruyama, FixedStep, Integrator, StepStatus, WeightFlow};
 use rayon::prelude::*;
 
 /// The `sine` data of math.md §6 ($N$ points, $x\sim\mathcal N(0, I_d/d)$, $y = \sin 3x_1 + \frac12$) with a

@@ -73,7 +73,7 @@ impl DormandPrinceOptions {
             positive("initial step h0", h)?;
         }
         if let Some(h) = self.h_max {
-            if !(h > 0.0) || h.is_nan() {
+            if h.is_nan() || h <= 0.0 {
                 return Err(FlowError::invalid("maximal step h_max", "a value > 0", h));
             }
         }
@@ -302,7 +302,7 @@ impl Integrator for DormandPrince {
             let lands = h >= remaining * (1.0 - 1e-12);
             let h_try = if lands { remaining } else { h };
             let h_min = 16.0 * f64::EPSILON * t0.abs().max(1.0);
-            if !(h_try > h_min) || rejections >= MAX_REJECTIONS {
+            if h_try.is_nan() || h_try <= h_min || rejections >= MAX_REJECTIONS {
                 self.h = Some(h);
                 return Ok(if last_nonfinite {
                     StepStatus::NonFinite
@@ -406,6 +406,7 @@ impl Integrator for DormandPrince {
             err_prev: Some(self.err_prev),
             last_rejected: self.last_rejected,
             rng_word_pos: None,
+            seed: None,
         }
     }
     fn restore(&mut self, c: &IntegratorCheckpoint) -> Result<()> {

@@ -21,7 +21,7 @@ pub enum FixedMethod {
 /// A fixed-step explicit method with step `dt` (the last step is shortened to land on the end time).
 ///
 /// **Euler is gradient descent.** On a [`WeightFlow`](crate::WeightFlow), explicit Euler with `dt` $=\eta$
-/// computes $\theta_{n+1}[i] = \theta_n[i] + \eta\,\dot\theta_n[i]$ entry by entry, the same floating-point
+/// computes $\theta_{n+1,i} = \theta_{n,i} + \eta\,\dot\theta_{n,i}$ entry by entry, the same floating-point
 /// operations as `Params::axpy` inside [`Problem::gd_step`](nff_core::Problem::gd_step): the trajectories
 /// agree bit for bit.
 #[derive(Clone, Debug)]

@@ -122,11 +122,18 @@ impl Integrator for EulerMaruyama {
             method: self.name().into(),
             stats: self.stats,
             rng_word_pos: Some(((pos >> 64) as u64, pos as u64)),
+            seed: Some(self.seed),
             ..Default::default()
         }
     }
     fn restore(&mut self, c: &IntegratorCheckpoint) -> Result<()> {
         check_restore(self.name(), c)?;
+        if c.seed != Some(self.seed) {
+            return Err(FlowError::Checkpoint(format!(
+                "noise seed {:?} saved, {} resuming",
+                c.seed, self.seed
+            )));
+        }
         let (hi, lo) = c.rng_word_pos.ok_or_else(|| {
             FlowError::Checkpoint("the noise generator position is missing".into())
         })?;

@@ -67,6 +67,9 @@ pub struct IntegratorCheckpoint {
     pub last_rejected: bool,
     /// Stochastic methods: the position of the noise generator in its stream, as (high, low) 64-bit words.
     pub rng_word_pos: Option<(u64, u64)>,
+    /// Stochastic methods: the noise seed (a resume must use the same one).
+    #[serde(default)]
+    pub seed: Option<u64>,
 }
 
 /// A one-step ODE integrator, a state machine over $(t, y)$ driven by the [`Runner`](crate::Runner).
