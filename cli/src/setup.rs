@@ -45,6 +45,14 @@ pub struct ModelArgs {
     /// Initialization: iid, zero, min-norm, or a state .npz file (then data and shape come from it).
     #[arg(long)]
     pub init: Option<String>,
+    #[command(flatten)]
+    /// The data.
+    pub data: DataOpts,
+}
+
+/// The data options shared by every command that builds a dataset.
+#[derive(Args, Debug, Clone, Default)]
+pub struct DataOpts {
     /// Data: builtin:sine|teacher|spirals|parity, or a .npz/.csv file.
     #[arg(long)]
     pub data: Option<String>,
@@ -57,6 +65,50 @@ pub struct ModelArgs {
     /// Append a constant-1 bias column to X.
     #[arg(long)]
     pub bias: bool,
+}
+
+/// A loaded dataset with the options that produced it.
+pub struct LoadedData {
+    /// The data.
+    pub data: Dataset,
+    /// The `--data` text.
+    pub spec: String,
+    /// Whether a bias column was appended.
+    pub bias: bool,
+}
+
+impl DataOpts {
+    /// The `--data` flag or config key, if given.
+    pub fn spec_flag(&self, cfg: &toml::Table) -> Result<Option<String>> {
+        Ok(self.data.clone().or(crate::common::cfg_get(cfg, "data")?))
+    }
+
+    /// Load the data (default `builtin:sine` with `n`, `d` defaults given by the command).
+    pub fn load(
+        &self,
+        cfg: &toml::Table,
+        seed: u64,
+        default_n: usize,
+        default_d: usize,
+    ) -> Result<LoadedData> {
+        let spec_s = self
+            .spec_flag(cfg)?
+            .unwrap_or_else(|| "builtin:sine".into());
+        let spec: DataSpec = parse(&spec_s)?;
+        let n: usize = pick(self.n, cfg, "n", default_n)?;
+        let d: usize = pick(self.d, cfg, "d", default_d)?;
+        if matches!(spec, DataSpec::Builtin(_)) && (n == 0 || d == 0) {
+            bail!("invalid dataset size: expected --n >= 1 and --d >= 1, found n = {n}, d = {d}");
+        }
+        let bias = self.bias || crate::common::cfg_get::<bool>(cfg, "bias")?.unwrap_or(false);
+        let data = Dataset::load(&spec, n, d, seed, bias)
+            .with_context(|| format!("loading data {spec_s}"))?;
+        Ok(LoadedData {
+            data,
+            spec: spec_s,
+            bias,
+        })
+    }
 }
 
 /// The resolved model configuration, as written to `summary.json`.
@@ -143,8 +195,7 @@ impl ModelArgs {
         };
         regularizer.validate()?;
         let init_s: String = pick(self.init.clone(), cfg, "init", "iid".into())?;
-        let bias = self.bias || crate::common::cfg_get::<bool>(cfg, "bias")?.unwrap_or(false);
-        let data_flag: Option<String> = self.data.clone().or(crate::common::cfg_get(cfg, "data")?);
+        let data_flag = self.data.spec_flag(cfg)?;
 
         if init_s.to_ascii_lowercase().ends_with(".npz") {
             // Everything comes from the state file; shape flags, if given, must agree.
@@ -198,15 +249,11 @@ impl ModelArgs {
         let width: usize = pick(self.width, cfg, "width", 256)?;
         let default_depth = if arch == Arch::TwoLevel { 1 } else { 3 };
         let depth: usize = pick(self.depth, cfg, "depth", default_depth)?;
-        let data_s = data_flag.unwrap_or_else(|| "builtin:sine".into());
-        let spec: DataSpec = parse(&data_s)?;
-        let n: usize = pick(self.n, cfg, "n", 16)?;
-        let d: usize = pick(self.d, cfg, "d", 3)?;
-        if matches!(spec, DataSpec::Builtin(_)) && (n == 0 || d == 0) {
-            bail!("invalid dataset size: expected --n >= 1 and --d >= 1, found n = {n}, d = {d}");
-        }
-        let data = Dataset::load(&spec, n, d, seed, bias)
-            .with_context(|| format!("loading data {data_s}"))?;
+        let LoadedData {
+            data,
+            spec: data_s,
+            bias,
+        } = self.data.load(cfg, seed, 16, 3)?;
         let init: Init = parse(&init_s)?;
         let shape = Shape::new(arch, data.d(), width, depth)?;
         let (net, report) = init_network(shape, &data, activation, &init, seed)?;

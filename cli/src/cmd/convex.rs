@@ -11,12 +11,12 @@
 //! the deep problem also writes the mapped network as `state.npz`.
 use crate::common::{pick, read_config, CommonArgs, Ctx};
 use crate::output::OutputDir;
-use anyhow::{bail, Context, Result};
+use crate::setup::{DataOpts, LoadedData};
+use anyhow::{bail, Result};
 use clap::Args;
 use faer::Mat;
-use nff_core::data::DataSpec;
 use nff_core::io::NpzWriter;
-use nff_core::{Activation, Dataset, Loss, Problem, Regularizer};
+use nff_core::{Activation, Loss, Problem, Regularizer};
 use nff_solvers::deep::{DeepOptions, DeepProgram};
 use nff_solvers::{candidates, TwoLevelConfig, TwoLevelOptions, TwoLevelProgram};
 use std::path::PathBuf;
@@ -27,18 +27,9 @@ pub struct ConvexArgs {
     /// two-level or deep.
     #[arg(long)]
     pub problem: Option<String>,
-    /// Data: builtin:NAME or a .npz/.csv file (two-level).
-    #[arg(long)]
-    pub data: Option<String>,
-    /// N of a built-in dataset.
-    #[arg(long = "n")]
-    pub n: Option<usize>,
-    /// d of a built-in dataset.
-    #[arg(long = "d")]
-    pub d: Option<usize>,
-    /// Append a constant-1 bias column to X.
-    #[arg(long)]
-    pub bias: bool,
+    #[command(flatten)]
+    /// The data (two-level).
+    pub data: DataOpts,
     /// Candidate file (.npz with `theta` (K, d) and `rho0` (K,)).
     #[arg(long)]
     pub candidates: Option<PathBuf>,
@@ -126,16 +117,11 @@ fn two_level(
     loss: Loss,
     out_path: PathBuf,
 ) -> Result<()> {
-    let data_s: String = pick(args.data.clone(), cfg, "data", "builtin:sine".to_string())?;
-    let spec: DataSpec = data_s.parse()?;
-    let data = Dataset::load(
-        &spec,
-        pick(args.n, cfg, "n", 16)?,
-        pick(args.d, cfg, "d", 1)?,
-        ctx.seed,
-        args.bias,
-    )
-    .with_context(|| format!("loading data {data_s}"))?;
+    let LoadedData {
+        data,
+        spec: data_s,
+        bias,
+    } = args.data.load(cfg, ctx.seed, 16, 1)?;
     let d = data.d();
     let (theta, rho0, source) = match (&args.candidates, args.grid, args.gaussian) {
         (Some(path), None, None) => {
@@ -191,7 +177,7 @@ fn two_level(
     npz.finish()?;
     let mut summary = ctx.summary_header("convex");
     summary["config"] = serde_json::json!({
-        "problem": "two-level", "data": data_s, "n": data.n(), "d": d, "bias": args.bias,
+        "problem": "two-level", "data": data_s, "n": data.n(), "d": d, "bias": bias,
         "candidates": source, "k": k, "activation": activation, "loss": loss, "strengths": config,
     });
     summary["objective"] = sol.objective.into();

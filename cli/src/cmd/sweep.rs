@@ -8,10 +8,10 @@
 use crate::common::{cfg_get, check_range, pick, read_config, CommonArgs, Ctx};
 use crate::output::OutputDir;
 use crate::plot::{LinePlot, Series};
+use crate::setup::{DataOpts, LoadedData};
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use nff_core::data::DataSpec;
-use nff_core::{Activation, Arch, Dataset, Loss, Regularizer};
+use nff_core::{Activation, Arch, Loss, Regularizer};
 use nff_flow::{
     merge_shards, run_shard, IntegratorSpec, Shard, ShardReport, SweepConfig, SweepInit,
     SweepReport,
@@ -52,15 +52,9 @@ pub struct SweepArgs {
     /// Step size.
     #[arg(long)]
     pub dt: Option<f64>,
-    /// Data: builtin:NAME or a .npz/.csv file.
-    #[arg(long)]
-    pub data: Option<String>,
-    /// N of a built-in dataset.
-    #[arg(long = "n")]
-    pub n: Option<usize>,
-    /// d of a built-in dataset.
-    #[arg(long = "d")]
-    pub d: Option<usize>,
+    #[command(flatten)]
+    /// The data.
+    pub data: DataOpts,
     /// Run shard k of n (0-based), e.g. 2/8; defaults to SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT.
     #[arg(long)]
     pub shard: Option<String>,
@@ -196,15 +190,9 @@ pub fn run(args: &SweepArgs) -> Result<()> {
         "rk4" => IntegratorSpec::Rk4 { dt },
         other => bail!("unknown sweep integrator '{other}': expected one of euler, heun, rk4"),
     };
-    let data_s: String = pick(args.data.clone(), &cfg, "data", "builtin:sine".to_string())?;
-    let spec: DataSpec = data_s.parse()?;
-    let data = Dataset::load(
-        &spec,
-        pick(args.n, &cfg, "n", 8)?,
-        pick(args.d, &cfg, "d", 3)?,
-        ctx.seed,
-        false,
-    )?;
+    let LoadedData {
+        data, spec: data_s, ..
+    } = args.data.load(&cfg, ctx.seed, 8, 3)?;
     let config = SweepConfig {
         arch,
         depth,
