@@ -180,8 +180,8 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
         .collect();
     let k = widths.len();
     ensure!(k >= 2, "need at least two widths");
-    let slope = (lam_min[k - 1] / lam_min[k - 2]).ln()
-        / (widths[k - 1] as f64 / widths[k - 2] as f64).ln();
+    let slope =
+        (lam_min[k - 1] / lam_min[k - 2]).ln() / (widths[k - 1] as f64 / widths[k - 2] as f64).ln();
     let (slope_all, _) = loglog_fit(
         &widths.iter().map(|&m| m as f64).collect::<Vec<_>>(),
         &lam_min,
@@ -211,9 +211,7 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
         ));
     }
     let figure = LinePlot {
-        title: format!(
-            "C20: injectivity of Z_1 → Z_L along the ResNet flow (GD η = {ETA}, N = 8)"
-        ),
+        title: format!("C20: injectivity of Z_1 → Z_L along the ResNet flow (GD η = {ETA}, N = 8)"),
         x_label: "time t".into(),
         y_label: "ratio (1 at the zero start)".into(),
         log_x: true,
