@@ -1,4 +1,5 @@
 //! End-to-end tests of the `nff` binary: outputs, exact GD from a state file, bad input.
+#![allow(clippy::needless_range_loop)] // hand-written equations index like the math
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

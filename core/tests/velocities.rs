@@ -1,4 +1,5 @@
 //! The velocities of math.md §2 are the scaled negative gradients of the objective:
+#![allow(clippy::needless_range_loop)] // hand-written equations index like the math
 //! checked against central finite differences, the energy identity, and a GD step written out by hand.
 use faer::Mat;
 use nff_core::network::Workspace;

@@ -188,7 +188,7 @@ fn two_level(
     summary["diagnostics"] = serde_json::to_value(&sol.diagnostics)?;
     summary["iterations"] = sol.iterations.into();
     summary["solve_seconds"] = sol.seconds.into();
-    summary["termination"] = serde_json::to_value(&sol.termination)?;
+    summary["termination"] = serde_json::to_value(sol.termination)?;
     summary["method"] = sol.method.clone().into();
     summary["wall_seconds"] = ctx.seconds().into();
     out.write_json("summary.json", &summary)?;
@@ -262,7 +262,7 @@ fn deep(
     summary["iterations"] =
         serde_json::json!({"outer": sol.outer_iterations, "inner": sol.inner_iterations});
     summary["solve_seconds"] = sol.seconds.into();
-    summary["termination"] = serde_json::to_value(&sol.termination)?;
+    summary["termination"] = serde_json::to_value(sol.termination)?;
     summary["method"] = serde_json::to_value(sol.method)?;
     summary["wall_seconds"] = ctx.seconds().into();
     out.write_json("summary.json", &summary)?;

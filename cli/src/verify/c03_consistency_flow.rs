@@ -8,9 +8,11 @@ use super::flow_support::{integrate, network, sci, tanh_problem};
 use super::{sine, Claim, ClaimCtx, ClaimInfo, Outcome};
 use crate::plot::{LinePlot, Series};
 use anyhow::{ensure, Result};
+use faer::Par;
 use nff_core::init::Init;
 use nff_core::Arch;
 use nff_flow::{FeatureFlow, FixedStep, ObserverMode};
+use rayon::prelude::*;
 
 pub fn claim() -> Claim {
     Claim {
@@ -43,32 +45,48 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
     let problem = tanh_problem(&data)?;
     let m = ctx.size.pick(48, 192);
     let t_final = 1.0;
-    let halvings = 4;
+    let halvings: u32 = 4;
     let cases = [
         ("ResNet L=3, i.i.d.", Arch::ResNet, Init::iid()),
         ("DNN L=3, min-norm", Arch::Dnn, Init::min_norm()),
     ];
+    let nets = cases
+        .iter()
+        .map(|(_, arch, init)| network(&data, *arch, m, 3, init, ctx.seed))
+        .collect::<Result<Vec<_>>>()?;
+    // Every (case, method, step) run in parallel, each sequential inside; collected in job order.
+    let jobs: Vec<(usize, usize, u32)> = (0..cases.len())
+        .flat_map(|c| (0..METHODS.len()).flat_map(move |i| (0..halvings).map(move |k| (c, i, k))))
+        .collect();
+    let drifts: Vec<(f64, f64)> = jobs
+        .par_iter()
+        .map(|&(c, i, k)| {
+            let (_, _, make, dt0) = METHODS[i];
+            let dt = dt0 / f64::from(1u32 << k);
+            let net = &nets[c];
+            let mut field = FeatureFlow::new(problem.clone(), net.shape(), Par::Seq)?;
+            let y0 = field.initial_state(net)?;
+            ensure!(
+                field.consistency_drift(&y0)? == 0.0,
+                "the initial state is not consistent"
+            );
+            let mut run = integrate(field, make(dt)?, y0, t_final, ObserverMode::Never)?;
+            Ok((dt, run.field.consistency_drift(&run.report.state)?))
+        })
+        .collect::<Result<_>>()?;
     let mut worst_dev: f64 = 0.0;
     let mut all_positive = true;
     let mut series = Vec::new();
     let mut lines = Vec::new();
-    for (case, arch, init) in &cases {
-        let net = network(&data, *arch, m, 3, init, ctx.seed)?;
-        for (name, p, make, dt0) in METHODS {
-            let mut pts = Vec::new();
-            for k in 0..halvings {
-                let dt = dt0 / f64::from(1u32 << k);
-                let mut field = FeatureFlow::new(problem.clone(), net.shape(), ctx.par)?;
-                let y0 = field.initial_state(&net)?;
-                ensure!(
-                    field.consistency_drift(&y0)? == 0.0,
-                    "the initial state is not consistent"
-                );
-                let mut run = integrate(field, make(dt)?, y0, t_final, ObserverMode::Never)?;
-                let drift = run.field.consistency_drift(&run.report.state)?;
-                all_positive &= drift.is_finite() && drift > 0.0;
-                pts.push((dt, drift));
-            }
+    for (c, (case, _, _)) in cases.iter().enumerate() {
+        for (i, (name, p, _, _)) in METHODS.iter().enumerate() {
+            let pts: Vec<(f64, f64)> = jobs
+                .iter()
+                .zip(&drifts)
+                .filter(|(j, _)| j.0 == c && j.1 == i)
+                .map(|(_, d)| *d)
+                .collect();
+            all_positive &= pts.iter().all(|d| d.1.is_finite() && d.1 > 0.0);
             let ratios: Vec<f64> = pts.windows(2).map(|w| w[0].1 / w[1].1).collect();
             let target = f64::from(1u32 << p);
             for r in &ratios {

@@ -5,9 +5,11 @@ use super::flow_support::{integrate, network, sci, tanh_problem};
 use super::{sine, Claim, ClaimCtx, ClaimInfo, Outcome};
 use crate::plot::{LinePlot, Series};
 use anyhow::Result;
+use faer::Par;
 use nff_core::init::Init;
 use nff_core::{Arch, Shape};
 use nff_flow::{DormandPrince, DormandPrinceOptions, FixedStep, ObserverMode, WeightFlow};
+use rayon::prelude::*;
 
 pub fn claim() -> Claim {
     Claim {
@@ -35,6 +37,13 @@ const METHODS: [Method; 3] = [
     ("RK4", 4, FixedStep::rk4, 0.2),
 ];
 
+/// One run of the claim: the Dormand–Prince reference at an rtol, or (method index, halving index).
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Run {
+    Reference(f64),
+    Fixed(usize, u32),
+}
+
 /// $\|a - b\|$ in the scaled metric ($1/m$ on $A, v$, $1/m^2$ on $W$).
 fn scaled_distance(shape: Shape, a: &[f64], b: &[f64]) -> f64 {
     let (wa, ww) = shape.metric();
@@ -57,37 +66,74 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
     let problem = tanh_problem(&data)?;
     let m = ctx.size.pick(48, 192);
     let t_final = 1.0;
-    let halvings = 4;
+    let halvings: u32 = 4;
     let cases = [
         ("ResNet L=3, i.i.d.", Arch::ResNet, Init::iid()),
         ("DNN L=3, min-norm", Arch::Dnn, Init::min_norm()),
     ];
+    let nets = cases
+        .iter()
+        .map(|(_, arch, init)| network(&data, *arch, m, 3, init, ctx.seed))
+        .collect::<Result<Vec<_>>>()?;
+    // Per case: the reference (rtol 1e-13), its check (rtol 1e-12), then every (method, step); all runs
+    // in parallel, each sequential inside, collected in job order.
+    let jobs: Vec<(usize, Run)> = (0..cases.len())
+        .flat_map(|c| {
+            [Run::Reference(1e-13), Run::Reference(1e-12)]
+                .into_iter()
+                .chain(
+                    (0..METHODS.len()).flat_map(|i| (0..halvings).map(move |k| Run::Fixed(i, k))),
+                )
+                .map(move |r| (c, r))
+        })
+        .collect();
+    let states: Vec<Vec<f64>> = jobs
+        .par_iter()
+        .map(|&(c, job)| {
+            let net = &nets[c];
+            let field = WeightFlow::new(problem.clone(), net.shape(), Par::Seq)?;
+            let y0 = field.initial_state(net)?;
+            let run = match job {
+                Run::Reference(rtol) => {
+                    let opts = DormandPrinceOptions::with_tolerances(rtol, rtol * 1e-2);
+                    integrate(
+                        field,
+                        DormandPrince::new(opts)?,
+                        y0,
+                        t_final,
+                        ObserverMode::Never,
+                    )?
+                }
+                Run::Fixed(i, k) => {
+                    let (_, _, make, dt0) = METHODS[i];
+                    let dt = dt0 / f64::from(1u32 << k);
+                    integrate(field, make(dt)?, y0, t_final, ObserverMode::Never)?
+                }
+            };
+            Ok(run.report.state)
+        })
+        .collect::<Result<_>>()?;
+    let state_of = |c: usize, job: Run| -> &[f64] {
+        let idx = jobs
+            .iter()
+            .position(|j| j.0 == c && j.1 == job)
+            .expect("every job was run");
+        &states[idx]
+    };
     let mut worst_dev: f64 = 0.0;
     let mut worst_ref_ratio: f64 = 0.0;
     let mut series = Vec::new();
     let mut lines = Vec::new();
-    for (case, arch, init) in &cases {
-        let net = network(&data, *arch, m, 3, init, ctx.seed)?;
-        let shape = net.shape();
-        let reference = |rtol: f64| -> Result<Vec<f64>> {
-            let field = WeightFlow::new(problem.clone(), shape, ctx.par)?;
-            let y0 = field.initial_state(&net)?;
-            let dp = DormandPrince::new(DormandPrinceOptions::with_tolerances(rtol, rtol * 1e-2))?;
-            Ok(integrate(field, dp, y0, t_final, ObserverMode::Never)?
-                .report
-                .state)
-        };
-        let y_ref = reference(1e-13)?;
-        let ref_err = scaled_distance(shape, &reference(1e-12)?, &y_ref);
+    for (c, (case, _, _)) in cases.iter().enumerate() {
+        let shape = nets[c].shape();
+        let y_ref = state_of(c, Run::Reference(1e-13));
+        let ref_err = scaled_distance(shape, state_of(c, Run::Reference(1e-12)), y_ref);
         let mut smallest = f64::INFINITY;
-        for (name, p, make, dt0) in METHODS {
+        for (i, (name, p, _, dt0)) in METHODS.iter().enumerate() {
             let mut pts = Vec::new();
             for k in 0..halvings {
                 let dt = dt0 / f64::from(1u32 << k);
-                let field = WeightFlow::new(problem.clone(), shape, ctx.par)?;
-                let y0 = field.initial_state(&net)?;
-                let run = integrate(field, make(dt)?, y0, t_final, ObserverMode::Never)?;
-                let err = scaled_distance(shape, &run.report.state, &y_ref);
+                let err = scaled_distance(shape, state_of(c, Run::Fixed(i, k)), y_ref);
                 smallest = smallest.min(err);
                 pts.push((dt, err));
             }

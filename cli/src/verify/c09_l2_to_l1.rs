@@ -27,7 +27,7 @@ pub fn claim() -> Claim {
             id: "C9",
             title: "L2→L1 identity and importance law",
             measures: "largest relative error between the numerically minimized Σ ũ²ρ₀²/ρ over the simplex (generic L-BFGS on ρ = softmax(z), and the library's multiplier bisection) and (Σ|ũ|ρ₀)², over random instances; plus the argmin error against |ũ|ρ₀/Σ|ũ|ρ₀ and the program-level equivalence (two-level program with λ₂ = τ = 0 vs the squared-L1 linear model)",
-            rule: "value error ≤ 1e-8 relative and argmin error ≤ 1e-6 (max-abs) for both minimizers; at the program level |P(two-level) − P(squared L1)| ≤ sum of the two certified duality gaps, both gaps ≤ 1e-8 relative, and the solver's population within the gap-implied bound ‖ρ − ρ*(w)‖₁ ≤ √Δ + Δ, Δ = gap/((λ₁/2)(Σ|w|)²)",
+            rule: "value error ≤ 1e-8 relative and argmin error ≤ 1e-6 (max-abs) for both minimizers; at the program level |P(two-level) − P(squared L1)| ≤ sum of the two certified duality gaps (+1e-12 relative for rounding), both gaps ≤ 1e-8 relative, and the solver's population within the gap-implied bound ‖ρ − ρ*(w)‖₁ ≤ √Δ + Δ, Δ = gap/((λ₁/2)(Σ|w|)²)",
         },
         run,
     }
@@ -151,7 +151,8 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
     let (p_l1, gap_l1, w_l1) = squared_l1_model(&prog, lambda1);
     let p_frozen = frozen_features(&prog, lambda1)?;
     let diff = (sol.objective - p_l1).abs();
-    let gap_sum = sol.gap.max(0.0) + gap_l1.max(0.0) + 1e-14 * sol.objective;
+    // Rounding of the objectives (sums of ≤ 10³ terms): 1e-12 relative.
+    let gap_sum = sol.gap.max(0.0) + gap_l1.max(0.0) + 1e-12 * sol.objective;
     let wl1: f64 = sol.w.iter().map(|x| x.abs()).sum();
     let rho_imp: Vec<f64> = sol.w.iter().map(|x| x.abs() / wl1).collect();
     let dev1: f64 = sol

@@ -1,18 +1,226 @@
-//! C19 — degenerate start plateaus. (Not implemented yet: the claim fails with an error until it is.)
-use super::{Claim, ClaimCtx, ClaimInfo, Outcome};
+//! C19 — a degenerate start plateaus (math.md §3.1, §3.3). With i.i.d. middle weights of mean
+//! $\mu_W = 0$ the law of large numbers sends every feature of layers $\ge 2$ to the same point, $\mathbf 0$: at
+//! $m = \infty$ the network starts *on* a critical manifold (all units identical, zero output gradient
+//! through the middle layers), and a width-$m$ network starts $O(m^{-1/2})$ away from it. Gradient descent
+//! must first amplify that offset, which takes a time growing like $\log m$: the loss plateaus longer
+//! as $m$ grows. The min-norm start of §3.3 has $O(1)$ distinct features at every width and follows a
+//! width-independent mean-field curve with no such plateau.
+//!
+//! Also reported (not part of the rule): the i.i.d. start with $\mu_W = 1$, whose middle layers collapse
+//! to the non-zero feature $\mu_W\,\mathbb E\,h(\mathbf z)$, so $h(Z_L)$ has numerical rank ≈ 1.
+use super::flow_support::{first_crossing, fixed, gd_with_rates, network, tanh_problem, Rates};
+use super::{sine, Claim, ClaimCtx, ClaimInfo, Outcome};
+use crate::plot::{LinePlot, Series};
+use anyhow::Result;
+use faer::Par;
+use nff_core::feature::{feature_spread, scaled_singular_values};
+use nff_core::init::Init;
+use nff_core::network::Workspace;
+use nff_core::{Arch, Problem};
+use rayon::prelude::*;
 
 pub fn claim() -> Claim {
     Claim {
         info: ClaimInfo {
             id: "C19",
             title: "degenerate start plateaus",
-            measures: "not implemented yet",
-            rule: "not implemented yet",
+            measures: "plateau length τ(m) = first time the risk falls to half the zero predictor's risk, along scaled GD (η = 0.2) of a DNN (L = 3, tanh, N = 8, d = 3) from the i.i.d. start (μ_W = 0, σ = 1: middle features collapse to 0) and from the min-norm start, mean over seeds; value = τ_iid(m_max)/τ_iid(m_min)",
+            rule: "i.i.d.: τ increases with every width step and τ(m_max)/τ(m_min) ≥ 1.25 over a 16× width range (escape from the collapsed state takes ~log m); min-norm: τ(m_max)/τ(m_min) within [0.8, 1.25] (width-independent mean-field curve up to O(m^(-1/2)) fluctuations)",
         },
         run,
     }
 }
 
-fn run(_ctx: &ClaimCtx) -> anyhow::Result<Outcome> {
-    anyhow::bail!("claim C19 is not implemented yet")
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Start {
+    IidZeroMean,
+    IidMeanOne,
+    MinNorm,
+}
+
+impl Start {
+    fn init(self) -> Init {
+        match self {
+            Self::IidZeroMean => Init::iid(),
+            Self::IidMeanOne => Init::Iid {
+                sigma_a: 1.0,
+                mu_w: 1.0,
+                sigma_w: 1.0,
+                sigma_v: 1.0,
+            },
+            Self::MinNorm => Init::min_norm(),
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Self::IidZeroMean => "i.i.d. μ_W = 0",
+            Self::IidMeanOne => "i.i.d. μ_W = 1",
+            Self::MinNorm => "min-norm",
+        }
+    }
+}
+
+const STARTS: [Start; 3] = [Start::IidZeroMean, Start::MinNorm, Start::IidMeanOne];
+
+/// One run: the risk curve, the spread of $Z_L$ and $(\sigma_1, \sigma_2)$ of $h(Z_L)/\sqrt m$ at the start and end.
+struct Trained {
+    curve: Vec<(f64, f64)>,
+    spread0: f64,
+    sv0: (f64, f64),
+    sv_end: (f64, f64),
+}
+
+fn top_two(
+    problem: &Problem,
+    net: &nff_core::Network,
+    ws: &mut Workspace,
+) -> Result<(f64, f64, f64)> {
+    problem.forward_into(net, ws, Par::Seq);
+    let top = net.shape().depth - 1;
+    let sv = scaled_singular_values(ws.hz(top))?;
+    Ok((
+        feature_spread(ws.z(top)),
+        sv.first().copied().unwrap_or(0.0),
+        sv.get(1).copied().unwrap_or(0.0),
+    ))
+}
+
+fn train(
+    problem: &Problem,
+    start: Start,
+    m: usize,
+    seed: u64,
+    eta: f64,
+    steps: usize,
+) -> Result<Trained> {
+    let mut net = network(&problem.data, Arch::Dnn, m, 3, &start.init(), seed)?;
+    let mut ws = Workspace::new(net.shape(), problem.n());
+    let (spread0, s1, s2) = top_two(problem, &net, &mut ws)?;
+    let curve = gd_with_rates(problem, &mut net, Rates::scaled(m), eta, steps, 2, Par::Seq)?;
+    let (_, e1, e2) = top_two(problem, &net, &mut ws)?;
+    Ok(Trained {
+        curve,
+        spread0,
+        sv0: (s1, s2),
+        sv_end: (e1, e2),
+    })
+}
+
+fn run(ctx: &ClaimCtx) -> Result<Outcome> {
+    let data = sine(8, 3, ctx.seed)?;
+    let problem = tanh_problem(&data)?;
+    let widths: Vec<usize> = ctx.size.pick(vec![16, 64, 256], vec![16, 64, 256, 1024]);
+    let n_seeds = ctx.size.pick(2, 3) as u64;
+    let (eta, steps) = (0.2, 300);
+    let t_final = eta * steps as f64;
+    let zero_risk = data.y.iter().map(|y| y * y).sum::<f64>() / (2.0 * data.n() as f64);
+    let level = 0.5 * zero_risk;
+    let jobs: Vec<(Start, usize, u64)> = STARTS
+        .iter()
+        .flat_map(|&s| {
+            widths
+                .iter()
+                .flat_map(move |&m| (0..n_seeds).map(move |k| (s, m, ctx.seed * 1000 + k)))
+        })
+        .collect();
+    let runs: Vec<Trained> = jobs
+        .par_iter()
+        .map(|&(s, m, seed)| train(&problem, s, m, seed, eta, steps))
+        .collect::<Result<_>>()?;
+    let of = |start: Start, m: usize| -> Vec<&Trained> {
+        jobs.iter()
+            .zip(&runs)
+            .filter(|(j, _)| j.0 == start && j.1 == m)
+            .map(|(_, r)| r)
+            .collect()
+    };
+    // τ per (start, width): mean over seeds; a run that never reaches the level counts as T (censored).
+    let tau = |start: Start| -> (Vec<f64>, usize) {
+        let mut censored = 0;
+        let t = widths
+            .iter()
+            .map(|&m| {
+                let rs = of(start, m);
+                rs.iter()
+                    .map(|r| {
+                        first_crossing(&r.curve, level).unwrap_or_else(|| {
+                            censored += 1;
+                            t_final
+                        })
+                    })
+                    .sum::<f64>()
+                    / rs.len() as f64
+            })
+            .collect();
+        (t, censored)
+    };
+    let (tau_iid, censored_iid) = tau(Start::IidZeroMean);
+    let (tau_mn, censored_mn) = tau(Start::MinNorm);
+    let (tau_one, _) = tau(Start::IidMeanOne);
+    let mean_of = |start: Start, f: fn(&Trained) -> f64| -> Vec<f64> {
+        widths
+            .iter()
+            .map(|&m| {
+                let rs = of(start, m);
+                rs.iter().map(|r| f(r)).sum::<f64>() / rs.len() as f64
+            })
+            .collect()
+    };
+    let last = widths.len() - 1;
+    let ratio_iid = tau_iid[last] / tau_iid[0];
+    let ratio_mn = tau_mn[last] / tau_mn[0];
+    let monotone = tau_iid.windows(2).all(|w| w[1] > w[0]);
+    let threshold = 1.25;
+    let passed =
+        monotone && ratio_iid >= threshold && censored_mn == 0 && (0.8..=1.25).contains(&ratio_mn);
+    let mut series = Vec::new();
+    for start in [Start::IidZeroMean, Start::MinNorm] {
+        for &m in &widths {
+            if let Some(r) = of(start, m).first() {
+                series.push(Series::line(
+                    format!("{}, m = {m}", start.name()),
+                    r.curve.clone(),
+                ));
+            }
+        }
+    }
+    let figure = LinePlot {
+        title: format!(
+            "C19: risk along scaled GD (DNN L = 3, η = {eta}); τ i.i.d. {} min-norm {}",
+            fixed(&tau_iid, 1),
+            fixed(&tau_mn, 1)
+        ),
+        x_label: "t = η · steps".into(),
+        y_label: "risk".into(),
+        log_x: false,
+        log_y: true,
+        series,
+        hlines: vec![("half the zero predictor's risk".into(), level)],
+    }
+    .to_svg()?;
+    let rank_ratio = |f: fn(&Trained) -> (f64, f64)| -> Vec<f64> {
+        widths
+            .iter()
+            .map(|&m| {
+                let rs = of(Start::IidMeanOne, m);
+                rs.iter().map(|r| f(r).1 / f(r).0).sum::<f64>() / rs.len() as f64
+            })
+            .collect()
+    };
+    Ok(Outcome {
+        passed,
+        value: ratio_iid,
+        threshold,
+        detail: format!(
+            "widths {widths:?}, {n_seeds} seeds, level {level:.4}: τ i.i.d. μ_W=0 {} (ratio {ratio_iid:.2}, {censored_iid} runs censored at T = {t_final}); τ min-norm {} (ratio {ratio_mn:.2}); spread of Z_L at the start: i.i.d. {} vs min-norm {}; i.i.d. μ_W=1 (reported only): τ {}, σ₂/σ₁ of h(Z_L)/√m at the start {} and at T {}",
+            fixed(&tau_iid, 2),
+            fixed(&tau_mn, 2),
+            super::flow_support::sci(&mean_of(Start::IidZeroMean, |r| r.spread0), 2),
+            super::flow_support::sci(&mean_of(Start::MinNorm, |r| r.spread0), 2),
+            fixed(&tau_one, 2),
+            super::flow_support::sci(&rank_ratio(|r| r.sv0), 2),
+            super::flow_support::sci(&rank_ratio(|r| r.sv_end), 2),
+        ),
+        figure: Some(figure),
+    })
 }

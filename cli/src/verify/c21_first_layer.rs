@@ -75,6 +75,7 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
 }
 
 /// Gaussian elimination with partial pivoting (an implementation independent of the code under test).
+#[allow(clippy::needless_range_loop)] // row operations index like the textbook algorithm
 fn solve_dense(a: &Mat<f64>, b: &[f64]) -> Result<Vec<f64>> {
     let n = b.len();
     let mut m: Vec<Vec<f64>> = (0..n)

@@ -1,18 +1,185 @@
-//! C22 — learning-rate scaling is necessary. (Not implemented yet: the claim fails with an error until it is.)
-use super::{Claim, ClaimCtx, ClaimInfo, Outcome};
+//! C22 — the learning-rate scaling of math.md §2 is necessary. $\partial J/\partial A, \partial J/\partial v = O(1/m)$ and
+//! $\partial J/\partial W = O(1/m^2)$, so GD with step sizes $(m\eta, m^2\eta, m\eta)$ on $(A, W, v)$ moves every block at a
+//! width-independent speed: the loss-vs-$t$ curves ($t = \eta\cdot$steps) of all widths collapse onto the NFF's.
+//! With any other width scaling some block speeds up or freezes as $m$ grows, and the curves leave the
+//! NFF: plain GD with the same $\eta$ on every parameter, $(1, 1, 1)\eta$, freezes everything (speeds
+//! $1/m$ and $1/m^2$); the uniform rate $(m, m, m)\eta$ freezes the middle layers (speed $1/m$).
+//!
+//! Setup: ResNet, L = 3, tanh, N = 8, zero start, η = 0.2, T = 60, coupled labels (the zero start's $A$ is drawn column by
+//! column, so the width-$m$ network is the first $m$ units of every wider one); the NFF reference is the
+//! scaled run at a larger width $M$.
+use super::flow_support::{fixed, gd_with_rates, interpolate, network, tanh_problem, Rates};
+use super::stats::loglog_fit;
+use super::{sine, Claim, ClaimCtx, ClaimInfo, Outcome};
+use crate::plot::{LinePlot, Series};
+use anyhow::Result;
+use faer::Par;
+use nff_core::init::Init;
+use nff_core::Arch;
+use rayon::prelude::*;
 
 pub fn claim() -> Claim {
     Claim {
         info: ClaimInfo {
             id: "C22",
             title: "learning-rate scaling is necessary",
-            measures: "not implemented yet",
-            rule: "not implemented yet",
+            measures: "log distance D(m) = sup_t |ln R_m(t) − ln R_ref(t)| of the risk curve of width m from the NFF reference (scaled rates at width M), for GD with the scaled rates (m, m², m)η, plain GD (1, 1, 1)η and the uniform rate (m, m, m)η (ResNet L = 3, tanh, N = 8, zero start, coupled labels, η = 0.2, T = 60); value = the scaled rates' largest D",
+            rule: "scaled rates: D ≤ 0.25 at every width (risk within ~25% of the NFF's at all times: the curves collapse up to the O(m^(-1/2)) finite-width error) and D smaller at the largest width than at the smallest; each other scaling: D ≥ 0.7 at the largest width (off by a factor 2: it converges to a different, frozen-block limit, not to the NFF)",
         },
         run,
     }
 }
 
-fn run(_ctx: &ClaimCtx) -> anyhow::Result<Outcome> {
-    anyhow::bail!("claim C22 is not implemented yet")
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Scheme {
+    Scaled,
+    Plain,
+    Uniform,
+}
+
+impl Scheme {
+    fn rates(self, m: usize) -> Rates {
+        let m = m as f64;
+        match self {
+            Self::Scaled => Rates::scaled(m as usize),
+            Self::Plain => Rates {
+                a: 1.0,
+                w: 1.0,
+                v: 1.0,
+            },
+            Self::Uniform => Rates { a: m, w: m, v: m },
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Self::Scaled => "scaled (m, m², m)η",
+            Self::Plain => "plain (1, 1, 1)η",
+            Self::Uniform => "uniform (m, m, m)η",
+        }
+    }
+}
+
+const SCHEMES: [Scheme; 3] = [Scheme::Scaled, Scheme::Plain, Scheme::Uniform];
+
+fn run(ctx: &ClaimCtx) -> Result<Outcome> {
+    let data = sine(8, 3, ctx.seed)?;
+    let problem = tanh_problem(&data)?;
+    let widths: Vec<usize> = ctx.size.pick(vec![32, 128], vec![32, 64, 128, 256, 512]);
+    let big_m = ctx.size.pick(512, 2048);
+    let (eta, steps, every) = (0.2, 300, 3);
+    // Job 0: the reference; then scheme × width.
+    let jobs: Vec<(Scheme, usize)> = std::iter::once((Scheme::Scaled, big_m))
+        .chain(
+            SCHEMES
+                .iter()
+                .flat_map(|&s| widths.iter().map(move |&m| (s, m))),
+        )
+        .collect();
+    let curves: Vec<Vec<(f64, f64)>> = jobs
+        .par_iter()
+        .map(|&(scheme, m)| {
+            let mut net = network(&data, Arch::ResNet, m, 3, &Init::zero(), ctx.seed)?;
+            gd_with_rates(
+                &problem,
+                &mut net,
+                scheme.rates(m),
+                eta,
+                steps,
+                every,
+                Par::Seq,
+            )
+        })
+        .collect::<Result<_>>()?;
+    let reference = &curves[0];
+    let (r0, r_end) = (reference[0].1, reference[reference.len() - 1].1);
+    let decrease = r0 - r_end;
+    let distance = |curve: &[(f64, f64)]| {
+        curve
+            .iter()
+            .map(|&(t, r)| (r - interpolate(reference, t)).abs())
+            .fold(0.0, f64::max)
+            / decrease
+    };
+    let d_of = |scheme: Scheme| -> Vec<f64> {
+        jobs.iter()
+            .zip(&curves)
+            .skip(1)
+            .filter(|(j, _)| j.0 == scheme)
+            .map(|(_, c)| distance(c))
+            .collect()
+    };
+    let log_distance = |curve: &[(f64, f64)]| {
+        curve
+            .iter()
+            .map(|&(t, r)| (r.ln() - interpolate(reference, t).ln()).abs())
+            .fold(0.0, f64::max)
+    };
+    let l_of = |scheme: Scheme| -> Vec<f64> {
+        jobs.iter()
+            .zip(&curves)
+            .skip(1)
+            .filter(|(j, _)| j.0 == scheme)
+            .map(|(_, c)| log_distance(c))
+            .collect()
+    };
+    let d_scaled = l_of(Scheme::Scaled);
+    let d_plain = l_of(Scheme::Plain);
+    let d_uniform = l_of(Scheme::Uniform);
+    let lin_scaled = d_of(Scheme::Scaled);
+    let lin_uniform = d_of(Scheme::Uniform);
+    let xs: Vec<f64> = widths.iter().map(|&m| m as f64).collect();
+    let (slope_scaled, _) = loglog_fit(&xs, &d_scaled);
+    let worst_scaled = d_scaled.iter().copied().fold(0.0, f64::max);
+    let last = widths.len() - 1;
+    let threshold = 0.25;
+    let passed = worst_scaled <= threshold
+        && d_scaled[last] < d_scaled[0]
+        && d_plain[last] >= 0.7
+        && d_uniform[last] >= 0.7;
+    // Figure: the reference and every scheme at the smallest and largest width.
+    let mut series = vec![Series::line(
+        format!("NFF reference (scaled, M = {big_m})"),
+        reference.clone(),
+    )];
+    for scheme in SCHEMES {
+        for (j, c) in jobs.iter().zip(&curves).skip(1) {
+            let shown = j.1 == widths[last] || (j.1 == widths[0] && scheme != Scheme::Plain);
+            if j.0 == scheme && shown {
+                series.push(Series::line(
+                    format!("{}, m = {}", scheme.name(), j.1),
+                    c.clone(),
+                ));
+            }
+        }
+    }
+    let figure = LinePlot {
+        title: format!(
+            "C22: risk vs t = η·steps (η = {eta}); sup |ln R/R_ref|: scaled {} plain {} uniform {}",
+            fixed(&[d_scaled[0], d_scaled[last]], 2),
+            fixed(&[d_plain[0], d_plain[last]], 2),
+            fixed(&[d_uniform[0], d_uniform[last]], 2)
+        ),
+        x_label: "t = η · steps".into(),
+        y_label: "risk".into(),
+        log_x: false,
+        log_y: true,
+        series,
+        hlines: vec![],
+    }
+    .to_svg()?;
+    Ok(Outcome {
+        passed,
+        value: worst_scaled,
+        threshold,
+        detail: format!(
+            "widths {widths:?}, reference M = {big_m} (risk {r0:.4} → {r_end:.4} by T = {}): sup_t |ln R_m/R_ref| scaled {} (slope {slope_scaled:.2}), plain {}, uniform {}; on the linear scale sup_t |R_m − R_ref|/(R_ref(0) − R_ref(T)): scaled {}, uniform {}",
+            eta * steps as f64,
+            fixed(&d_scaled, 4),
+            fixed(&d_plain, 4),
+            fixed(&d_uniform, 4),
+            fixed(&lin_scaled, 4),
+            fixed(&lin_uniform, 4)
+        ),
+        figure: Some(figure),
+    })
 }

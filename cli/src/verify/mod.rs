@@ -35,6 +35,7 @@ mod c21_first_layer;
 mod c22_rate_scaling;
 mod c23_usage_equalization;
 mod c24_noise_needed;
+mod deep_support;
 mod flow_support;
 mod two_level_support;
 

@@ -18,16 +18,6 @@ pub fn loglog_fit(x: &[f64], y: &[f64]) -> (f64, f64) {
     linear_fit(&lx, &ly)
 }
 
-/// Mean.
-pub fn mean(x: &[f64]) -> f64 {
-    x.iter().sum::<f64>() / x.len() as f64
-}
-
-/// Largest absolute value (0 for empty).
-pub fn max_abs(x: impl IntoIterator<Item = f64>) -> f64 {
-    x.into_iter().fold(0.0, |a, b| a.max(b.abs()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

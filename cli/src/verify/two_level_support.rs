@@ -201,14 +201,91 @@ pub fn thin<T: Clone>(points: &[T], max: usize) -> Vec<T> {
     points.iter().step_by(stride).cloned().collect()
 }
 
-/// `(min, max)` of finite values (`(NaN, NaN)` for none).
-pub fn min_max(v: impl IntoIterator<Item = f64>) -> (f64, f64) {
-    v.into_iter()
-        .filter(|x| x.is_finite())
-        .fold((f64::NAN, f64::NAN), |(lo, hi), x| {
-            (
-                if lo.is_nan() { x } else { lo.min(x) },
-                if hi.is_nan() { x } else { hi.max(x) },
-            )
-        })
+/// Fresh test points for certificates: `k` samples $\theta\sim\mathcal N(0, \sigma^2 I)$ (stream `tag` of `seed`)
+/// plus the `per_axis`² tensor grid on $[-R, R]^2$ ($d = 2$: slope and bias).
+pub fn fresh_thetas(
+    k: usize,
+    sigma: f64,
+    per_axis: usize,
+    radius: f64,
+    seed: u64,
+    tag: &str,
+) -> Result<Mat<f64>> {
+    let grid = nff_solvers::candidates::grid(2, per_axis, radius)?;
+    let mut r = nff_core::rng::rng(seed, tag);
+    let g = grid.nrows();
+    let mut out = Mat::zeros(k + g, 2);
+    for i in 0..k {
+        for c in 0..2 {
+            out[(i, c)] = sigma * nff_core::rng::normal(&mut r);
+        }
+    }
+    for i in 0..g {
+        for c in 0..2 {
+            out[(k + i, c)] = grid[(i, c)];
+        }
+    }
+    Ok(out)
+}
+
+/// The §4.1 certificate of a trained two-level network (quadratic penalties, τ = 0), from nff-solvers'
+/// [`two_level_certificate`](nff_solvers::certificate::two_level_certificate), plus the duality gap it
+/// certifies [derived in nff-solvers' `two_level` docs]: with the network's own residual $\mathbf r$,
+/// $$G = J - D(\mathbf r) = \tfrac1m\sum_j\tfrac{\lambda_1}2\big(u_j + s_j/\lambda_1\big)^2 + \Big(\sup_\theta\beta(\theta) - \tfrac1m\sum_j\beta(\theta_j)\Big) \ \ge\ J - J^\star,$$
+/// with the sup taken over the particles and the fresh points (so $G$ is exact up to how well they cover the sup).
+pub struct CertificateSummary {
+    /// $J$.
+    pub objective: f64,
+    /// $(\max - \min)$ of β over the particles / scale (0 at an optimum).
+    pub rel_spread: f64,
+    /// $\max(0, \max_{\rm fresh}\beta - c)$ / scale (0 at an optimum).
+    pub rel_violation: f64,
+    /// $G/J$.
+    pub rel_gap: f64,
+    /// $c = \max$ of β over the particles.
+    pub c: f64,
+    /// $(\lambda_2 r_\theta, s^2/2\lambda_1)$ of the particles.
+    pub particles: Vec<(f64, f64)>,
+    /// $(\lambda_2 r_\theta, s^2/2\lambda_1)$ of the fresh points.
+    pub fresh: Vec<(f64, f64)>,
+}
+
+/// [`CertificateSummary`] of `net` for the problem of [`problem`] with strengths λ₁, λ₂.
+pub fn certificate(
+    pb: &Problem,
+    net: &Network,
+    fresh: MatRef<'_, f64>,
+    lambda1: f64,
+    lambda2: f64,
+) -> Result<CertificateSummary> {
+    let rep = nff_solvers::certificate::two_level_certificate(pb, net, fresh)?;
+    let (r, objective) = residual(pb, net);
+    let th = particles(net);
+    let s = s_values(pb, &r, th.as_ref());
+    let m = net.shape().m as f64;
+    let stat: f64 = s
+        .iter()
+        .zip(net.v())
+        .map(|(sj, uj)| 0.5 * lambda1 * (uj + sj / lambda1).powi(2))
+        .sum::<f64>()
+        / m;
+    let sup = rep.fresh_values.iter().copied().fold(rep.c, f64::max);
+    let mean_beta = rep.particle_values.iter().sum::<f64>() / m;
+    let gap = stat + sup - mean_beta;
+    let pair = |theta: MatRef<'_, f64>, beta: &[f64]| -> Vec<(f64, f64)> {
+        half_sq_norms(theta)
+            .iter()
+            .zip(beta)
+            .map(|(h, b)| (lambda2 * h, b + lambda2 * h))
+            .collect()
+    };
+    Ok(CertificateSummary {
+        objective,
+        rel_spread: rep.relative_spread,
+        rel_violation: rep.relative_violation,
+        rel_gap: gap / objective,
+        c: rep.c,
+        particles: pair(th.as_ref(), &rep.particle_values),
+        fresh: pair(fresh, &rep.fresh_values),
+    })
 }
