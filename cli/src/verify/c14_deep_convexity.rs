@@ -215,7 +215,7 @@ fn objective_tests(
 
 fn run(ctx: &ClaimCtx) -> Result<Outcome> {
     let trials = ctx.size.pick(50_000, 250_000);
-    let segments = ctx.size.pick(150, 1500);
+    let segments = ctx.size.pick(150, 5000);
     let cases: Vec<(f64, Vec<f64>)> = [1.0, 1.5, 2.0, 3.0]
         .iter()
         .flat_map(|&q| [(q, vec![0.0; 3]), (q, vec![0.1, 0.0, 0.2])])

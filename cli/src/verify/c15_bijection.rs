@@ -236,51 +236,45 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
     let passed = fwd <= t_fwd && bwd <= t_bwd && relaxation;
     let value = fwd.max(bwd);
 
+    // Program → network cases first (x = 1..), then the network cases; series grouped so that each has
+    // its own color.
     let floor = 1e-17;
-    let mk = |label: &str, xs: Vec<f64>| {
-        Series::points(
-            label,
-            xs.into_iter()
-                .enumerate()
-                .map(|(i, v)| (i as f64 + 1.0, v.max(floor)))
-                .collect(),
-        )
+    let np = pt_res.len() as f64;
+    let pts = |xs: Vec<f64>, off: f64| -> Vec<(f64, f64)> {
+        xs.into_iter()
+            .enumerate()
+            .map(|(i, v)| (off + i as f64 + 1.0, v.max(floor)))
+            .collect()
     };
-    let fwd_names = [
-        "net→prog: objective",
-        "net→prog: regularizer",
-        "net→prog: predictions",
-        "net→prog: constraint residual",
-        "net→prog→net: parameters",
+    let series = vec![
+        Series::points(
+            "prog→net: features, predictions",
+            pts(pt_res.iter().map(|x| x[0].max(x[1])).collect(), 0.0),
+        ),
+        Series::points(
+            "prog→net: regularizers (original vars), rebuilt ũ",
+            pts(pt_res.iter().map(|x| x[2].max(x[3])).collect(), 0.0),
+        ),
+        Series::points(
+            "net→prog: objective, regularizer",
+            pts(net_res.iter().map(|x| x[0].max(x[1])).collect(), np),
+        ),
+        Series::points(
+            "net→prog: predictions, constraints",
+            pts(net_res.iter().map(|x| x[2].max(x[3])).collect(), np),
+        ),
+        Series::points(
+            "net→prog→net: parameters",
+            pts(net_res.iter().map(|x| x[4]).collect(), np),
+        ),
     ];
-    let mut series: Vec<Series> = fwd_names
-        .iter()
-        .enumerate()
-        .map(|(c, name)| mk(name, net_res.iter().map(|x| x[c]).collect()))
-        .collect();
-    // The program → network checks after the network cases on the x axis; features and regularizer shown
-    // (predictions and the rebuilt ũ are in the detail line).
-    let off = net_res.len() as f64;
-    for (c, name) in [
-        (0, "prog→net: features"),
-        (2, "prog→net: regularizer (original vars)"),
-    ] {
-        series.push(Series::points(
-            name,
-            pt_res
-                .iter()
-                .enumerate()
-                .map(|(i, x)| (off + i as f64 + 1.0, x[c].max(floor)))
-                .collect(),
-        ));
-    }
     let figure = LinePlot {
         title: format!(
             "C15: network ↔ repopulated variables ({} network cases, {} × {points} feasible points)",
             net_res.len(),
             pt_res.len()
         ),
-        x_label: "case (network cases: depth 1–3 × q ∈ {1, 1.5, 2, 3}; then point cases)".into(),
+        x_label: "case (program → network: depth 2–3 × q ∈ {1.5, 2, 3}; then network → program: depth 1–3 × q ∈ {1, 1.5, 2, 3})".into(),
         y_label: "relative disagreement (floored at 1e-17)".into(),
         log_y: true,
         series,

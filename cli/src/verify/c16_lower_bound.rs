@@ -8,15 +8,15 @@ use super::deep_support::{deep_data, group_problem, min_norm_dnn, par_map, plain
 use super::{Claim, ClaimCtx, ClaimInfo, Outcome};
 use crate::plot::{LinePlot, Series};
 use anyhow::Result;
-use nff_solvers::{DeepOptions, DeepProgram};
+use nff_solvers::{DeepOptions, DeepProgram, DeepSolution};
 
 pub fn claim() -> Claim {
     Claim {
         info: ClaimInfo {
             id: "C16",
             title: "convex optimum lower-bounds GD",
-            measures: "largest (P − J_GD)/J_GD over GD-trained DNNs (L = 2, 3; q = 2, λ = 0.01), where P is the objective of the cold-started interior-point solution of the discretized deep program on candidates = the network's particles + fresh samples (P ≥ P*, the optimum), with its certified Lagrangian lower bound D ≤ P*",
-            rule: "for every run: primal residual ≤ 1e-8, D ≤ P (a valid bound), and P ≤ J_GD, i.e. value ≤ 0: the network point is feasible with objective J_GD (C15), so P* ≤ J_GD, and a cold-started solve must find a point at least as good (GD is not optimal on candidates it cannot re-weight); the certified gap (P − D)/|P| and GD's excess over D are reported",
+            measures: "largest (P + ε − J_GD)/J_GD over GD-trained DNNs (L = 2, 3; q = 2, λ = 0.01), where P is the objective of the cold-started interior-point solution of the discretized deep program on candidates = the network's particles + fresh samples, ε = Σ|μ|·|constraint residual| its first-order infeasibility allowance (so P* ≤ P + ε), with the certified Lagrangian lower bound D ≤ P*",
+            rule: "for every run P + ε ≤ J_GD (value ≤ 0) and D ≤ P + ε: the network point is feasible with objective J_GD (C15), so P* ≤ J_GD, and a cold-started solve must find a point at least as good (GD cannot re-weight its units, so it is not optimal on the candidates); the certified gap (P − D)/|P| and GD's excess over D are reported",
         },
         run,
     }
@@ -29,11 +29,13 @@ struct RunResult {
     d: f64,
     rel_gap: f64,
     primal: f64,
+    /// First-order effect of the solution's constraint residual on the optimal value (see
+    /// [`infeasibility_effect`]).
+    feas: f64,
     /// The optimum on the particles alone (no fresh candidates) and its bound.
     p_particles: f64,
     d_particles: f64,
     trace: Vec<(f64, f64)>,
-    seconds: f64,
 }
 
 fn one_run(depth: usize, m: usize, fresh: usize, steps: usize, seed: u64) -> Result<RunResult> {
@@ -57,6 +59,7 @@ fn one_run(depth: usize, m: usize, fresh: usize, steps: usize, seed: u64) -> Res
     let sol = prog.solve(&opts, None, None)?;
     let (prog0, _) = DeepProgram::from_network(&problem, &net, 0, seed)?;
     let sol0 = prog0.solve(&opts, None, None)?;
+    let feas = infeasibility_effect(&prog, &sol)?;
     Ok(RunResult {
         name: format!("L={depth}, m={m}, seed {seed}"),
         j_gd,
@@ -64,16 +67,49 @@ fn one_run(depth: usize, m: usize, fresh: usize, steps: usize, seed: u64) -> Res
         d: sol.dual_bound,
         rel_gap: sol.relative_gap,
         primal: sol.primal_residual,
+        feas,
         p_particles: sol0.objective,
         d_particles: sol0.dual_bound,
         trace,
-        seconds: sol.seconds + sol0.seconds,
     })
+}
+
+/// $\sum_\ell\sum_k|\boldsymbol\mu_k|^\top|e_k| + \sum_\ell|c_\ell||\sum_jp_\ell(j) - 1|$ at the solution: the optimal value $v$ of a convex
+/// program is convex in the constraints' right-hand side with the multipliers as (negated) gradient, so the
+/// solution, which is feasible for right-hand side $b + e$, gives $P^\star = v(b)\le v(b+e) + |\langle\lambda, e\rangle|\le P + $ this
+/// (to first order in the multipliers' accuracy).
+fn infeasibility_effect(prog: &DeepProgram, sol: &DeepSolution) -> Result<f64> {
+    let cand = prog.candidates();
+    let sizes = prog.sizes();
+    let n = cand.z[0].nrows();
+    let act = prog.activation();
+    let pt = &sol.point;
+    let mut eff = 0.0;
+    for l in 0..sizes.len() - 1 {
+        let (nl, nk) = (sizes[l], sizes[l + 1]);
+        for k in 0..nk {
+            for i in 0..n {
+                // e_ik = Σ_j Û_jk h(z_ij) − p_k z_ik in mass units.
+                let mut e = -pt.rho[l + 1][k] * cand.pi[l + 1][k] * cand.z[l + 1][(i, k)];
+                for j in 0..nl {
+                    let uh = pt.u[l][j + k * nl] * cand.pi[l][j] * cand.pi[l + 1][k];
+                    e += uh * act.value(cand.z[l][(i, j)]);
+                }
+                eff += sol.multipliers.mu[l][i + k * n].abs() * e.abs();
+            }
+        }
+    }
+    for (l, rho) in pt.rho.iter().enumerate() {
+        let mass: f64 = rho.iter().zip(&cand.pi[l]).map(|(r, p)| r * p).sum();
+        let c = sol.multipliers.c.get(l).copied().unwrap_or(0.0);
+        eff += c.abs() * (mass - 1.0).abs();
+    }
+    Ok(eff)
 }
 
 fn run(ctx: &ClaimCtx) -> Result<Outcome> {
     let (m, fresh, steps) = ctx.size.pick((10, 6, 3000), (12, 10, 10_000));
-    let n_seeds = ctx.size.pick(1u64, 4);
+    let n_seeds = ctx.size.pick(1u64, 6);
     let cases: Vec<(usize, u64)> = (0..n_seeds)
         .flat_map(|s| [2usize, 3].map(|d| (d, ctx.seed + s)))
         .collect();
@@ -83,11 +119,11 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
     })?;
     let value = runs
         .iter()
-        .map(|r| (r.p - r.j_gd) / r.j_gd.abs())
+        .map(|r| (r.p + r.feas - r.j_gd) / r.j_gd.abs())
         .fold(f64::NEG_INFINITY, f64::max);
     let passed = runs
         .iter()
-        .all(|r| r.primal <= 1e-8 && r.d <= r.p && r.p <= r.j_gd);
+        .all(|r| r.d <= r.p + r.feas && r.p + r.feas <= r.j_gd);
     // Relative excess over the certified bound (log scale; a run whose J fell below D would leave the plot
     // and fail the rule, see the detail line).
     let floor = 1e-9;
@@ -128,17 +164,17 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
         .iter()
         .map(|r| {
             format!(
-                "{}: J_GD {:.6}, P {:.6}, D {:.6} (rel gap {:.1e}, primal {:.0e}), GD above the bound by {:.2}%; particles only: P {:.6}, D {:.6}; solves {:.2} s",
+                "{}: J_GD {:.6}, P {:.6}, D {:.6} (rel gap {:.1e}, primal residual {:.0e}, ε {:.0e}), GD above the bound by {:.2}%; particles only: P {:.6}, D {:.6}",
                 r.name,
                 r.j_gd,
                 r.p,
                 r.d,
                 r.rel_gap,
                 r.primal,
+                r.feas,
                 100.0 * (r.j_gd - r.d) / r.d.abs(),
                 r.p_particles,
-                r.d_particles,
-                r.seconds
+                r.d_particles
             )
         })
         .collect();
@@ -147,7 +183,7 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
         value,
         threshold: 0.0,
         detail: format!(
-            "{} GD runs ({steps} steps of η = 0.05 from the min-norm start, N = 8, q = 2, λ = 0.01, m = {m}, {fresh} fresh candidates per layer); max (P − J_GD)/J_GD = {value:.3e}; {}",
+            "{} GD runs ({steps} steps of η = 0.05 from the min-norm start, N = 8, q = 2, λ = 0.01, m = {m}, {fresh} fresh candidates per layer); max (P + ε − J_GD)/J_GD = {value:.3e}; {}",
             runs.len(),
             per_run.join("; ")
         ),

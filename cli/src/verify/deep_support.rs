@@ -8,9 +8,10 @@
 //!   exactly, mapped to the repopulated variables $\tilde u = w\rho_\ell\rho_{\ell+1}$ — feasible points of the program;
 //! - [`random_domain_point`]: points of the objective's domain that ignore the constraints;
 //! - [`ProxGd`]: scaled gradient descent (math.md §2) in which the kink of $|W_{jk}|$ inside the group norm is
-//!   handled by soft-thresholding (proximal GD), accelerated with restarts. Plain fixed-step GD cannot reach a
-//!   stationary point of the non-smooth $J$ when the optimum has zero weights (the zero entries chatter);
-//!   the fixed points of the proximal map are exactly the stationary points $0\in\partial J$;
+//!   handled by soft-thresholding (proximal GD), accelerated with restarts and finished by Newton steps on
+//!   the active face. Plain fixed-step GD cannot reach a stationary point of the non-smooth $J$ when the
+//!   optimum has zero weights (the zero entries chatter); the fixed points of the proximal map are exactly
+//!   the stationary points $0\in\partial J$;
 //! - [`par_map`] (thread-count independent), [`side_by_side`] (two figures in one SVG).
 use anyhow::{bail, ensure, Result};
 use faer::{Mat, Par};
@@ -176,7 +177,7 @@ impl ProxGd {
     ) -> Result<ProxRun> {
         let mut x = start.clone();
         let mut prev = x.clone();
-        let mut jx = self.problem.objective(&x);
+        let mut jx = self.objective(&x);
         let mut t: f64 = 1.0;
         let mut eta = self.eta;
         let mut stat = self.stationarity(&x);
@@ -184,6 +185,7 @@ impl ProxGd {
         let mut k = 0;
         let mut polished = 0;
         let mut before_polish = f64::NAN;
+        let (mut next_polish, mut wait) = (0, every);
         while k < max_steps && stat > tol {
             k += 1;
             let tn = 0.5 * (1.0 + (1.0 + 4.0 * t * t).sqrt());
@@ -197,7 +199,7 @@ impl ProxGd {
                 *a = b + beta * (b - c);
             }
             let mut xn = self.step(&y, eta);
-            let mut jn = self.problem.objective(&xn);
+            let mut jn = self.objective(&xn);
             // J equal up to rounding counts as no increase.
             let slack = 1e-15 * jx.abs();
             if jn.is_nan() || jn > jx + slack {
@@ -205,7 +207,7 @@ impl ProxGd {
                 t = 1.0;
                 loop {
                     xn = self.step(&x, eta);
-                    jn = self.problem.objective(&xn);
+                    jn = self.objective(&xn);
                     if jn <= jx + slack {
                         break;
                     }
@@ -230,16 +232,9 @@ impl ProxGd {
             jx = jn;
             if every > 0 && k % every == 0 {
                 stat = self.stationarity(&x);
-                if stat <= POLISH_BELOW && stat > tol {
-                    let y = self.polish(&x, 12);
-                    let (sy, jy) = (self.stationarity(&y), self.problem.objective(&y));
-                    if std::env::var("POLISH_DEBUG").is_ok() {
-                        eprintln!(
-                            "polish k={k} s={stat:.2e} -> {sy:.2e}, dJ={:.2e} blocks {:?}",
-                            jy - jx,
-                            self.block_stationarity(&x)
-                        );
-                    }
+                if stat <= POLISH_BELOW && stat > tol && k >= next_polish {
+                    let y = self.polish(&x, 30);
+                    let (sy, jy) = (self.stationarity(&y), self.objective(&y));
                     if sy < stat && jy <= jx + 1e-12 * jx.abs() {
                         if polished == 0 {
                             before_polish = stat;
@@ -250,7 +245,12 @@ impl ProxGd {
                         jx = jy;
                         t = 1.0;
                         stat = sy;
+                        wait = every;
+                    } else {
+                        // Not near a stationary point of this face yet: try again later, less often.
+                        wait = (2 * wait).min(8 * every);
                     }
+                    next_polish = k + wait;
                 }
                 observe(k, &x, stat)?;
             }
@@ -268,16 +268,19 @@ impl ProxGd {
         })
     }
 
-    /// Newton's method for $\nabla J = 0$ on the active face: the free variables are $A$, $v$ and the nonzero
-    /// middle weights (signs fixed, so $J$ is smooth there; zero weights stay 0). The Jacobian of the scaled
-    /// gradient $-\dot\theta$ is formed by central differences and the step solved by Gaussian elimination; a
-    /// step is damped to keep every free weight's sign and to decrease $\|\nabla J\|$ on the free variables. At most
-    /// `iters` steps.
+    /// Newton's method for $\nabla J = 0$ on the active face, after one proximal step (which identifies it):
+    /// the free variables are $A$, $v$ and the nonzero middle weights, whose signs are kept, so $J$ is smooth
+    /// there; zero weights stay 0. The Jacobian of the scaled gradient $-\dot\theta$ is formed by central
+    /// differences and the step solved by Gaussian elimination, damped to keep every free weight's sign and
+    /// to decrease $\|\nabla J\|$ on the free variables. At most `iters` steps.
     pub fn polish(&mut self, start: &Network, iters: usize) -> Network {
         let s = start.shape();
         let w_ranges: Vec<std::ops::Range<usize>> = (0..s.n_w()).map(|l| s.w_range(l)).collect();
         let is_w = |i: usize| w_ranges.iter().any(|r| r.contains(&i));
-        let mut x = start.clone();
+        // One proximal step first: zero weights that violate |D| ≤ g leave 0 (and join the free set), weights
+        // on their way to 0 reach it.
+        let eta = self.eta;
+        let mut x = self.step(start, eta);
         for _ in 0..iters {
             let free: Vec<usize> = (0..s.len())
                 .filter(|&i| !is_w(i) || x.as_slice()[i] != 0.0)
@@ -337,34 +340,9 @@ impl ProxGd {
         x
     }
 
-    /// debug
-    pub fn block_stationarity(&mut self, x: &Network) -> Vec<(f64, usize)> {
-        let eta = self.eta;
-        let y = self.step(x, eta);
-        let s = x.shape();
-        let mut out = vec![];
-        let mut ranges = vec![s.a_range()];
-        for l in 0..s.n_w() {
-            ranges.push(s.w_range(l));
-        }
-        ranges.push(s.v_range());
-        for r in ranges {
-            let mut best = (0.0f64, 0usize);
-            for i in r {
-                let d = (y.as_slice()[i] - x.as_slice()[i]).abs() / eta;
-                if d > best.0 {
-                    best = (d, i);
-                }
-            }
-            out.push((best.0, best.1));
-        }
-        let i = out.iter().max_by(|a, b| a.0.total_cmp(&b.0)).unwrap().1;
-        eprintln!(
-            "  worst idx {i}: x={:.3e} y={:.3e}",
-            x.as_slice()[i],
-            y.as_slice()[i]
-        );
-        out
+    /// $J$ (reusing the workspace).
+    fn objective(&mut self, x: &Network) -> f64 {
+        self.problem.objective_with(x, &mut self.ws, Par::Seq)
     }
 
     /// $-\dot\theta$ (the scaled gradient, with sign(0) = 0 at zero weights).
@@ -489,17 +467,22 @@ pub fn random_network_point(prog: &DeepProgram, r: &mut Rng, zero_frac: f64) -> 
             if masses[l + 1][k] == 0.0 {
                 continue;
             }
-            // w = B⁺(z − Bξ) + ξ: the min-norm solution plus the null-space part of ξ (explicit loops: no
+            // w = ξ + B⁺(z − Bξ): the min-norm solution plus the null-space part of ξ (explicit loops: no
             // hidden parallel GEMM, so the result does not depend on the thread count).
             let xi: Vec<f64> = (0..ns).map(|_| normal(r)).collect();
-            let rhs: Vec<f64> = (0..n)
-                .map(|i| cand.z[l + 1][(i, k)] - (0..ns).map(|c| b[(i, c)] * xi[c]).sum::<f64>())
-                .collect();
-            let w: Vec<f64> = (0..ns)
-                .map(|c| (0..n).map(|i| bp[(c, i)] * rhs[i]).sum::<f64>())
-                .collect();
+            let mut w = xi.clone();
+            // Two passes: the second (iterative refinement) removes the rounding error of the first, which the
+            // masses' spread amplifies, so the point is consistent to rounding.
+            for _ in 0..2 {
+                let rhs: Vec<f64> = (0..n)
+                    .map(|i| cand.z[l + 1][(i, k)] - (0..ns).map(|c| b[(i, c)] * w[c]).sum::<f64>())
+                    .collect();
+                for (c, wc) in w.iter_mut().enumerate() {
+                    *wc += (0..n).map(|i| bp[(c, i)] * rhs[i]).sum::<f64>();
+                }
+            }
             for (c, &j) in support.iter().enumerate() {
-                let wjk = w[c] + xi[c];
+                let wjk = w[c];
                 let rho_j = masses[l][j] / cand.pi[l][j];
                 let rho_k = masses[l + 1][k] / cand.pi[l + 1][k];
                 block[j + k * nl] = wjk * rho_j * rho_k;
