@@ -11,7 +11,7 @@ use anyhow::{ensure, Result};
 use faer::Par;
 use nff_core::init::Init;
 use nff_core::Arch;
-use nff_flow::{FeatureFlow, FixedStep, ObserverMode};
+use nff_flow::{FeatureFlow, ObserverMode};
 use rayon::prelude::*;
 
 pub fn claim() -> Claim {
@@ -26,19 +26,7 @@ pub fn claim() -> Claim {
     }
 }
 
-/// (name, order, constructor, largest step).
-type Method = (
-    &'static str,
-    u32,
-    fn(f64) -> nff_flow::Result<FixedStep>,
-    f64,
-);
-
-const METHODS: [Method; 3] = [
-    ("Euler", 1, FixedStep::euler, 0.02),
-    ("Heun", 2, FixedStep::heun, 0.04),
-    ("RK4", 4, FixedStep::rk4, 0.2),
-];
+use super::flow_support::METHODS;
 
 fn run(ctx: &ClaimCtx) -> Result<Outcome> {
     let data = sine(10, 3, ctx.seed)?;

@@ -8,7 +8,7 @@ use anyhow::Result;
 use faer::Par;
 use nff_core::init::Init;
 use nff_core::{Arch, Shape};
-use nff_flow::{DormandPrince, DormandPrinceOptions, FixedStep, ObserverMode, WeightFlow};
+use nff_flow::{DormandPrince, DormandPrinceOptions, ObserverMode, WeightFlow};
 use rayon::prelude::*;
 
 pub fn claim() -> Claim {
@@ -23,19 +23,7 @@ pub fn claim() -> Claim {
     }
 }
 
-/// (name, order, constructor, largest step).
-type Method = (
-    &'static str,
-    u32,
-    fn(f64) -> nff_flow::Result<FixedStep>,
-    f64,
-);
-
-const METHODS: [Method; 3] = [
-    ("Euler", 1, FixedStep::euler, 0.02),
-    ("Heun", 2, FixedStep::heun, 0.04),
-    ("RK4", 4, FixedStep::rk4, 0.2),
-];
+use super::flow_support::METHODS;
 
 /// One run of the claim: the Dormand–Prince reference at an rtol, or (method index, halving index).
 #[derive(Clone, Copy, PartialEq, Debug)]

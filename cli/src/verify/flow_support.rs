@@ -203,3 +203,17 @@ impl Observer for StopBelowRisk {
         })
     }
 }
+
+/// The fixed-step methods of the order claims (C3, C7): (name, order, constructor, largest step).
+pub type Method = (
+    &'static str,
+    u32,
+    fn(f64) -> nff_flow::Result<nff_flow::FixedStep>,
+    f64,
+);
+
+pub const METHODS: [Method; 3] = [
+    ("Euler", 1, nff_flow::FixedStep::euler, 0.02),
+    ("Heun", 2, nff_flow::FixedStep::heun, 0.04),
+    ("RK4", 4, nff_flow::FixedStep::rk4, 0.2),
+];
