@@ -86,7 +86,8 @@ pub use runner::{
     Snapshot, StepInfo, TerminationReason,
 };
 pub use sweep::{
-    log_log_slope, merge_shards, reference_network, run_shard, run_sweep, truncate, JobResult,
-    Shard, ShardReport, SweepConfig, SweepInit, SweepReport, WidthSummary,
+    block, effective_width, log_log_slope, merge_shards, reference_network, run_shard, run_sweep,
+    truncate, JobResult, Samples, Shard, ShardReport, SweepConfig, SweepInit, SweepReport,
+    WidthSummary,
 };
 pub use weight_flow::WeightFlow;
