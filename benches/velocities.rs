@@ -4,18 +4,33 @@
 //! Throughput is reported in FLOP ("elements" in criterion's output = FLOP/s): a velocity evaluation
 //! costs ≈ 2Nm(d) + (L−1)·6Nm² (forward (N×m)(m×m), backward (N×m)(m×m)ᵀ and Ẇ = (m×N)(N×m)) flops.
 //!
-//! `cargo bench --bench velocities -- ci` runs the small group only.
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+//! One GD step ([`Problem::gd_step_fused`] and the unfused `velocities_into` + axpy) has the same GEMM FLOPs.
+//! After the run, a table lists every bench of this run with its GFLOP/s and the ratio to faer's square
+//! GEMM of the same run (from criterion's `estimates.json`).
+//!
+//! `cargo bench --bench velocities -- ci` runs the small group only;
+//! `cargo bench --bench velocities -- gd_step` the GD-step-versus-GEMM check (m = 2048, N = 64, L = 4).
+//! `NFF_BENCH_THREADS=k` runs on k threads (default: all cores).
+use criterion::{BenchmarkId, Criterion, Throughput};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
 use nff::core::init::{init_network, Init};
 use nff::core::network::Workspace;
 use nff::core::{Activation, Arch, Dataset, Loss, Params, Problem, Regularizer, Shape};
 
+fn threads() -> usize {
+    std::env::var("NFF_BENCH_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+}
+
 fn par() -> Par {
-    let n = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let n = threads();
     if n > 1 {
         Par::rayon(n)
     } else {
@@ -69,6 +84,41 @@ fn bench_velocities(
     group.finish();
 }
 
+/// One GD step, fused (no velocity buffer) and unfused (`velocities_into` + axpy), DNN and ResNet.
+fn bench_gd_step(c: &mut Criterion, group_name: &str, m: usize, n: usize, depth: usize) {
+    let mut group = c.benchmark_group(group_name);
+    group.sample_size(10);
+    for &arch in &[Arch::Dnn, Arch::ResNet] {
+        let data = Dataset::builtin(nff::core::data::BuiltinDataset::Sine, n, 3, 1).unwrap();
+        let shape = Shape::new(arch, 3, m, depth).unwrap();
+        let (net0, _) = init_network(shape, &data, Activation::Tanh, &Init::iid(), 1).unwrap();
+        let problem = Problem::new(
+            data,
+            Activation::Tanh,
+            Loss::Squared,
+            Regularizer::L2 { lambda: 1e-3 },
+        )
+        .unwrap();
+        let mut ws = Workspace::new(shape, n);
+        let p = par();
+        group.throughput(Throughput::Elements(gemm_flops(shape, n)));
+        // A tiny step size keeps the state (and so the work) the same over the iterations.
+        let eta = 1e-9;
+        let mut net = net0.clone();
+        let id = BenchmarkId::new(format!("fused/{arch}/L{depth}/N{n}"), m);
+        group.bench_with_input(id, &m, |b, _| {
+            b.iter(|| problem.gd_step_fused(&mut net, eta, &mut ws, p));
+        });
+        let mut vel = Params::zeros(shape);
+        let mut net = net0;
+        let id = BenchmarkId::new(format!("unfused/{arch}/L{depth}/N{n}"), m);
+        group.bench_with_input(id, &m, |b, _| {
+            b.iter(|| problem.gd_step(&mut net, eta, &mut ws, &mut vel, p));
+        });
+    }
+    group.finish();
+}
+
 fn bench_gemm(c: &mut Criterion, group_name: &str, sizes: &[usize]) {
     let mut group = c.benchmark_group(group_name);
     group.sample_size(10);
@@ -113,14 +163,100 @@ fn bench_flow_step(c: &mut Criterion, group_name: &str, widths: &[usize]) {
 fn ci(c: &mut Criterion) {
     bench_gemm(c, "ci/gemm", &[256]);
     bench_velocities(c, "ci/velocities", &[256], &[16], &[2]);
+    bench_gd_step(c, "ci/gd_step", 256, 16, 2);
     bench_flow_step(c, "ci/flow_step", &[256]);
 }
 
 fn full(c: &mut Criterion) {
-    bench_gemm(c, "gemm", &[1024, 2048]);
+    // The reference rate first and again after the GD step, so that a busy machine shows in the table.
+    bench_gemm(c, "gd_step/gemm", &[2048]);
+    bench_gd_step(c, "gd_step", 2048, 64, 4);
+    bench_gemm(c, "gd_step/gemm_after", &[2048]);
+    bench_gemm(c, "gemm", &[256, 1024, 4096]);
     bench_velocities(c, "velocities", &[256, 1024, 4096], &[16, 64, 256], &[2, 4]);
     bench_flow_step(c, "flow_step", &[256, 1024, 2048, 4096]);
 }
 
-criterion_group!(benches, ci, full);
-criterion_main!(benches);
+/// Criterion's median time (ns) of one bench of this run, from `<target>/criterion/<id>/new/estimates.json`
+/// (only if written after `since`).
+fn mean_ns(dir: &std::path::Path, since: std::time::SystemTime) -> Option<f64> {
+    let f = dir.join("new").join("estimates.json");
+    let meta = std::fs::metadata(&f).ok()?;
+    if meta.modified().ok()? < since {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(f).ok()?).ok()?;
+    v["median"]["point_estimate"].as_f64()
+}
+
+/// Rows `(id, flops, GFLOP/s)` for every bench of this run, read back from criterion's files.
+fn collect(since: std::time::SystemTime) -> Vec<(String, u64, f64)> {
+    let root = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from("target"))
+        .join("criterion");
+    let mut rows = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if !p.is_dir() || p.file_name().is_some_and(|n| n == "report") {
+                continue;
+            }
+            if p.join("new").join("benchmark.json").exists() {
+                let bench: Option<serde_json::Value> =
+                    std::fs::read_to_string(p.join("new").join("benchmark.json"))
+                        .ok()
+                        .and_then(|s| serde_json::from_str(&s).ok());
+                let flops = bench
+                    .as_ref()
+                    .and_then(|b| b["throughput"]["Elements"].as_u64());
+                let id = bench
+                    .as_ref()
+                    .and_then(|b| b["full_id"].as_str().map(String::from));
+                if let (Some(ns), Some(flops), Some(id)) = (mean_ns(&p, since), flops, id) {
+                    rows.push((id, flops, flops as f64 / ns));
+                }
+            } else {
+                stack.push(p);
+            }
+        }
+    }
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    rows
+}
+
+/// Print every bench of this run as GFLOP/s and as a fraction of faer's square GEMM (n = 2048 if it ran,
+/// else the largest square GEMM of the run).
+fn summary(since: std::time::SystemTime) {
+    let rows = collect(since);
+    let gemm = rows
+        .iter()
+        .filter(|r| r.0.contains("gemm/square/"))
+        .max_by_key(|r| (r.0.ends_with("/2048"), r.1))
+        .cloned();
+    println!("\nthreads: {}", threads());
+    println!("{:<52} {:>10} {:>12}", "bench", "GFLOP/s", "of GEMM");
+    for (id, _, g) in &rows {
+        let frac = gemm
+            .as_ref()
+            .map(|r| format!("{:.0}%", 100.0 * g / r.2))
+            .unwrap_or_default();
+        println!("{id:<52} {g:>10.1} {frac:>12}");
+    }
+    if let Some(r) = gemm {
+        println!("(reference: {} at {:.1} GFLOP/s)", r.0, r.2);
+    }
+}
+
+fn main() {
+    let since = std::time::SystemTime::now();
+    let mut c = Criterion::default().configure_from_args();
+    ci(&mut c);
+    full(&mut c);
+    c.final_summary();
+    summary(since);
+}

@@ -3,17 +3,107 @@
 //! Small, declarative figure types the claims fill in: [`LinePlot`] (several series, optional log axes,
 //! optional reference lines) and [`Histogram`]. Each renders to an SVG string.
 use anyhow::{anyhow, Result};
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
-/// Palette of series colors.
-const COLORS: [RGBColor; 6] = [
+/// Palette of series colors (matplotlib's tab10: ten colors that stay distinguishable, also in grey).
+const COLORS: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
     RGBColor(255, 127, 14),
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
+
+/// Reference lines: dark grey, dashed.
+const REF_COLOR: RGBColor = RGBColor(70, 70, 70);
+
+/// Chart size in pixels (the legend goes below it, outside the plotting area).
+const CHART_W: u32 = 760;
+const CHART_H: u32 = 440;
+/// Tick positions of a log10 axis on `[lo, hi]`: labelled ("bold") points — every decade, plus 2 and 5 times
+/// it when the range spans at most 3 decades, plus all of 1..9 times it when it spans less than one — and
+/// light grid lines at 1..9 times every decade (plotters' own choice leaves whole decades unlabelled).
+fn log_ticks(lo: f64, hi: f64) -> (Vec<f64>, Vec<f64>) {
+    let (a, b) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+    let span = hi.log10() - lo.log10();
+    let mantissas: &[f64] = if span < 1.0 {
+        &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]
+    } else if span <= 3.0 {
+        &[1.0, 2.0, 5.0]
+    } else {
+        &[1.0]
+    };
+    let stride = ((b - a) / 10 + 1).max(1);
+    let inside = |v: &f64| *v >= lo * (1.0 - 1e-12) && *v <= hi * (1.0 + 1e-12);
+    let mut bold = Vec::new();
+    let mut light = Vec::new();
+    for k in a..=b {
+        let dec = 10f64.powi(k);
+        if (k - a) % stride == 0 {
+            bold.extend(mantissas.iter().map(|m| m * dec).filter(inside));
+        }
+        light.extend((1..10).map(|m| m as f64 * dec).filter(inside));
+    }
+    (bold, light)
+}
+
+/// Legend row height and font size.
+const LEGEND_ROW: u32 = 18;
+const LEGEND_FONT: u32 = 13;
+
+/// Marker shapes, cycled together with the colors (series `i` gets shape `i % 4`), so that series stay
+/// distinguishable beyond the palette and in grey.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Marker {
+    Circle,
+    Triangle,
+    Square,
+    Cross,
+}
+
+const MARKERS: [Marker; 4] = [
+    Marker::Circle,
+    Marker::Triangle,
+    Marker::Square,
+    Marker::Cross,
+];
+
+/// Line dash patterns (length of dash, gap) in pixels; series `i` gets pattern `(i / 10) % 3` (solid for
+/// the first ten).
+const DASHES: [Option<(u32, u32)>; 3] = [None, Some((8, 5)), Some((2, 4))];
+
+/// A compact tick label: at most 3 significant digits, scientific notation outside $[10^{-3}, 10^4)$, no
+/// trailing zeros (`0.05`, `12.5`, `1e-6`, `2.5e5`).
+pub fn tick_label(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return if v == 0.0 { "0".into() } else { format!("{v}") };
+    }
+    let a = v.abs();
+    if (1e-3..1e4).contains(&a) {
+        let digits = (2 - a.log10().floor() as i32).max(0) as usize;
+        let s = format!("{v:.digits$}");
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    } else {
+        let s = format!("{v:.2e}");
+        let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
+        let mant = if mant.contains('.') {
+            mant.trim_end_matches('0').trim_end_matches('.')
+        } else {
+            mant
+        };
+        format!("{mant}e{exp}")
+    }
+}
 
 /// How a series is drawn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,13 +195,101 @@ fn bounds(vals: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     }
 }
 
+/// One legend entry: label, color, whether a line and/or markers are shown, marker shape, dash pattern,
+/// line width.
+struct LegendItem {
+    label: String,
+    color: RGBColor,
+    line: bool,
+    marker: Option<Marker>,
+    dash: Option<(u32, u32)>,
+    width: u32,
+}
+
+fn plot_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
+    anyhow!("plot: {e}")
+}
+
+/// Draw `marker` at pixel position `(x, y)` on a drawing area in pixel coordinates.
+fn draw_marker_px<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    marker: Marker,
+    (x, y): (i32, i32),
+    c: RGBColor,
+) -> Result<()> {
+    match marker {
+        Marker::Circle => area.draw(&Circle::new((x, y), 3, c.filled())),
+        Marker::Triangle => area.draw(&TriangleMarker::new((x, y), 4, c.filled())),
+        Marker::Square => area.draw(&Rectangle::new(
+            [(x - 3, y - 3), (x + 3, y + 3)],
+            c.filled(),
+        )),
+        Marker::Cross => area.draw(&Cross::new((x, y), 4, c.stroke_width(2))),
+    }
+    .map_err(plot_err)
+}
+
+/// A log10 axis on `[lo, hi]` with the ticks of [`log_ticks`].
+fn log_axis(
+    lo: f64,
+    hi: f64,
+) -> plotters::coord::combinators::WithKeyPoints<plotters::coord::combinators::LogCoord<f64>> {
+    let (bold, light) = log_ticks(lo, hi);
+    (lo..hi)
+        .log_scale()
+        .with_key_points(bold)
+        .with_light_points(light)
+}
+
 impl LinePlot {
-    /// Render to an SVG document.
+    /// The legend entries, in drawing order: the series, then the reference lines.
+    fn legend(&self) -> Vec<LegendItem> {
+        let mut items: Vec<LegendItem> = self
+            .series
+            .iter()
+            .enumerate()
+            .map(|(i, s)| LegendItem {
+                label: s.label.clone(),
+                color: COLORS[i % COLORS.len()],
+                line: matches!(s.style, Style::Line | Style::LinePoints),
+                marker: matches!(s.style, Style::Points | Style::LinePoints)
+                    .then_some(MARKERS[i % MARKERS.len()]),
+                dash: DASHES[(i / COLORS.len()) % DASHES.len()],
+                width: 2,
+            })
+            .collect();
+        items.extend(self.hlines.iter().map(|(label, _)| LegendItem {
+            label: label.clone(),
+            color: REF_COLOR,
+            line: true,
+            marker: None,
+            dash: Some((6, 4)),
+            width: 1,
+        }));
+        items
+    }
+
+    /// Render to an SVG document: the chart on top, the legend below it (outside the plotting area, so it
+    /// never covers data), tick labels with at most 3 significant digits.
     pub fn to_svg(&self) -> Result<String> {
+        let items = self.legend();
+        let two_columns = items.len() > 3 && items.iter().all(|it| it.label.chars().count() <= 48);
+        let rows = if two_columns {
+            items.len().div_ceil(2)
+        } else {
+            items.len()
+        } as u32;
+        let legend_h = if items.is_empty() {
+            0
+        } else {
+            rows * LEGEND_ROW + 10
+        };
         let mut buf = String::new();
         {
-            let root = SVGBackend::with_string(&mut buf, (720, 440)).into_drawing_area();
-            root.fill(&WHITE).map_err(|e| anyhow!("plot: {e}"))?;
+            let root = SVGBackend::with_string(&mut buf, (CHART_W, CHART_H + legend_h))
+                .into_drawing_area();
+            root.fill(&WHITE).map_err(plot_err)?;
+            let (chart_area, legend_area) = root.split_vertically(CHART_H);
             let xs = self
                 .series
                 .iter()
@@ -123,6 +301,7 @@ impl LinePlot {
                 .chain(self.hlines.iter().map(|h| h.1));
             let (x0, x1) = bounds(xs, self.log_x);
             let (y0, y1) = bounds(ys, self.log_y);
+            let fmt = |v: &f64| tick_label(*v);
             macro_rules! draw {
                 ($chart:expr) => {{
                     let mut chart = $chart;
@@ -130,10 +309,15 @@ impl LinePlot {
                         .configure_mesh()
                         .x_desc(self.x_label.as_str())
                         .y_desc(self.y_label.as_str())
+                        .x_label_formatter(&fmt)
+                        .y_label_formatter(&fmt)
+                        .x_labels(10)
+                        .y_labels(10)
+                        .light_line_style(RGBColor(242, 242, 242))
                         .draw()
-                        .map_err(|e| anyhow!("plot: {e}"))?;
-                    for (i, s) in self.series.iter().enumerate() {
-                        let c = COLORS[i % COLORS.len()];
+                        .map_err(plot_err)?;
+                    for (s, it) in self.series.iter().zip(&items) {
+                        let c = it.color;
                         let pts: Vec<(f64, f64)> = s
                             .points
                             .iter()
@@ -145,70 +329,143 @@ impl LinePlot {
                                     && (!self.log_y || p.1 > 0.0)
                             })
                             .collect();
-                        if matches!(s.style, Style::Line | Style::LinePoints) {
-                            chart
-                                .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
-                                .map_err(|e| anyhow!("plot: {e}"))?
-                                .label(s.label.as_str())
-                                .legend(move |(x, y)| {
-                                    PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2))
-                                });
-                        }
-                        if matches!(s.style, Style::Points | Style::LinePoints) {
-                            let ann = chart
-                                .draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))
-                                .map_err(|e| anyhow!("plot: {e}"))?;
-                            if s.style == Style::Points {
-                                ann.label(s.label.as_str())
-                                    .legend(move |(x, y)| Circle::new((x + 8, y), 3, c.filled()));
+                        if it.line {
+                            let style = c.stroke_width(it.width);
+                            match it.dash {
+                                None => chart
+                                    .draw_series(LineSeries::new(pts.clone(), style))
+                                    .map(|_| ()),
+                                Some((d, g)) => chart
+                                    .draw_series(DashedLineSeries::new(pts.clone(), d, g, style))
+                                    .map(|_| ()),
                             }
+                            .map_err(plot_err)?;
+                        }
+                        if let Some(marker) = it.marker {
+                            match marker {
+                                Marker::Circle => chart
+                                    .draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))
+                                    .map(|_| ()),
+                                Marker::Triangle => chart
+                                    .draw_series(
+                                        pts.iter().map(|&p| TriangleMarker::new(p, 4, c.filled())),
+                                    )
+                                    .map(|_| ()),
+                                Marker::Square => chart
+                                    .draw_series(pts.iter().map(|&p| {
+                                        EmptyElement::at(p)
+                                            + Rectangle::new([(-3, -3), (3, 3)], c.filled())
+                                    }))
+                                    .map(|_| ()),
+                                Marker::Cross => chart
+                                    .draw_series(
+                                        pts.iter().map(|&p| Cross::new(p, 4, c.stroke_width(2))),
+                                    )
+                                    .map(|_| ()),
+                            }
+                            .map_err(plot_err)?;
                         }
                     }
-                    for (i, (label, y)) in self.hlines.iter().enumerate() {
-                        let c = RGBColor(90, 90, 90);
-                        let _ = i;
+                    for (label, y) in &self.hlines {
+                        let _ = label;
                         chart
-                            .draw_series(LineSeries::new(
+                            .draw_series(DashedLineSeries::new(
                                 vec![(x0, *y), (x1, *y)],
-                                c.stroke_width(1),
+                                6,
+                                4,
+                                REF_COLOR.stroke_width(1),
                             ))
-                            .map_err(|e| anyhow!("plot: {e}"))?
-                            .label(label.as_str())
-                            .legend(move |(x, y)| {
-                                PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(1))
-                            });
+                            .map_err(plot_err)?;
                     }
-                    chart
-                        .configure_series_labels()
-                        .background_style(WHITE.mix(0.8))
-                        .border_style(BLACK)
-                        .draw()
-                        .map_err(|e| anyhow!("plot: {e}"))?;
                 }};
             }
-            let mut b = ChartBuilder::on(&root);
-            b.caption(self.title.as_str(), ("sans-serif", 18))
+            let mut b = ChartBuilder::on(&chart_area);
+            b.caption(self.title.as_str(), ("sans-serif", 17))
                 .margin(12)
-                .x_label_area_size(40)
-                .y_label_area_size(64);
+                .x_label_area_size(42)
+                .y_label_area_size(70);
             match (self.log_x, self.log_y) {
-                (false, false) => draw!(b
-                    .build_cartesian_2d(x0..x1, y0..y1)
-                    .map_err(|e| anyhow!("plot: {e}"))?),
+                (false, false) => draw!(b.build_cartesian_2d(x0..x1, y0..y1).map_err(plot_err)?),
                 (true, false) => draw!(b
-                    .build_cartesian_2d((x0..x1).log_scale(), y0..y1)
-                    .map_err(|e| anyhow!("plot: {e}"))?),
+                    .build_cartesian_2d(log_axis(x0, x1), y0..y1)
+                    .map_err(plot_err)?),
                 (false, true) => draw!(b
-                    .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
-                    .map_err(|e| anyhow!("plot: {e}"))?),
+                    .build_cartesian_2d(x0..x1, log_axis(y0, y1))
+                    .map_err(plot_err)?),
                 (true, true) => draw!(b
-                    .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())
-                    .map_err(|e| anyhow!("plot: {e}"))?),
+                    .build_cartesian_2d(log_axis(x0, x1), log_axis(y0, y1))
+                    .map_err(plot_err)?),
             }
-            root.present().map_err(|e| anyhow!("plot: {e}"))?;
+            // The legend, below the chart: a line sample and/or a marker, then the label.
+            let col_w = if two_columns { CHART_W / 2 } else { CHART_W } as i32;
+            for (k, it) in items.iter().enumerate() {
+                let (col, row) = if two_columns {
+                    ((k as u32 % 2) as i32, k as u32 / 2)
+                } else {
+                    (0, k as u32)
+                };
+                let x = 20 + col * col_w;
+                let y = (row * LEGEND_ROW + LEGEND_ROW / 2 + 2) as i32;
+                if it.line {
+                    let style = it.color.stroke_width(it.width);
+                    match it.dash {
+                        None => {
+                            legend_area.draw(&PathElement::new(vec![(x, y), (x + 28, y)], style))
+                        }
+                        Some((d, g)) => legend_area.draw(&DashedPathElement::new(
+                            vec![(x, y), (x + 28, y)],
+                            d,
+                            g,
+                            style,
+                        )),
+                    }
+                    .map_err(plot_err)?;
+                }
+                if let Some(marker) = it.marker {
+                    draw_marker_px(&legend_area, marker, (x + 14, y), it.color)?;
+                }
+                legend_area
+                    .draw(&Text::new(
+                        it.label.clone(),
+                        (x + 36, y - LEGEND_FONT as i32 / 2 - 1),
+                        ("sans-serif", LEGEND_FONT),
+                    ))
+                    .map_err(plot_err)?;
+            }
+            root.present().map_err(plot_err)?;
         }
         Ok(buf)
     }
+}
+
+/// Two SVG figures side by side in one SVG document (each keeps its own size; the height is the larger).
+pub fn side_by_side(left: &str, right: &str) -> String {
+    let size = |s: &str, key: &str| -> u32 {
+        let head = s.find("<svg").map(|i| &s[i..]).unwrap_or(s);
+        let head = &head[..head.find('>').unwrap_or(head.len())];
+        head.find(&format!("{key}=\""))
+            .and_then(|i| {
+                let rest = &head[i + key.len() + 2..];
+                rest[..rest.find('"')?].parse().ok()
+            })
+            .unwrap_or(if key == "width" { CHART_W } else { CHART_H })
+    };
+    let (wl, hl, hr, wr) = (
+        size(left, "width"),
+        size(left, "height"),
+        size(right, "height"),
+        size(right, "width"),
+    );
+    let (w, h) = (wl + wr, hl.max(hr));
+    let body = |s: &str, x: u32| -> String {
+        let s = s.find("<svg").map(|i| &s[i..]).unwrap_or(s);
+        s.replacen("<svg", &format!("<svg x=\"{x}\" y=\"0\""), 1)
+    };
+    format!(
+        "<svg width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" xmlns=\"http://www.w3.org/2000/svg\">\n{}\n{}\n</svg>\n",
+        body(left, 0),
+        body(right, wl)
+    )
 }
 
 /// A histogram of values, drawn as bars over `bins` equal-width bins.
@@ -300,6 +557,69 @@ mod tests {
                 && svg.contains("tol")
         );
         assert!(svg.contains("<polyline") || svg.contains("<path"));
+    }
+
+    #[test]
+    fn log_ticks_label_every_decade_in_range() {
+        let (bold, light) = log_ticks(0.02, 0.7);
+        assert_eq!(bold, vec![0.02, 0.05, 0.1, 0.2, 0.5]);
+        assert_eq!(light.len(), 8 + 7);
+        let (bold, _) = log_ticks(1e-17, 1.0);
+        assert!(
+            bold.len() >= 5 && bold.len() <= 12 && bold.iter().all(|v| *v >= 1e-17 && *v <= 1.0)
+        );
+    }
+
+    #[test]
+    fn tick_labels_are_compact() {
+        assert_eq!(tick_label(0.0), "0");
+        assert_eq!(tick_label(0.05), "0.05");
+        assert_eq!(tick_label(0.123456), "0.123");
+        assert_eq!(tick_label(12.5), "12.5");
+        assert_eq!(tick_label(1024.0), "1024");
+        assert_eq!(tick_label(1e-6), "1e-6");
+        assert_eq!(tick_label(2.5e5), "2.5e5");
+        assert_eq!(tick_label(-3.14159e-7), "-3.14e-7");
+    }
+
+    #[test]
+    fn many_series_get_distinct_styles_and_a_legend_below_the_chart() {
+        let series: Vec<Series> = (0..12)
+            .map(|i| {
+                Series::line_points(
+                    format!("s{i}"),
+                    vec![(1.0, i as f64), (2.0, 1.0 + i as f64)],
+                )
+            })
+            .collect();
+        let p = LinePlot {
+            series,
+            ..Default::default()
+        };
+        let items = p.legend();
+        let styles: std::collections::HashSet<(u8, u8, u8, usize, bool)> = items
+            .iter()
+            .map(|it| {
+                let m = MARKERS
+                    .iter()
+                    .position(|&x| Some(x) == it.marker)
+                    .unwrap_or(9);
+                (it.color.0, it.color.1, it.color.2, m, it.dash.is_some())
+            })
+            .collect();
+        assert_eq!(styles.len(), 12);
+        let svg = p.to_svg().unwrap();
+        assert!(
+            svg.contains("s11")
+                && svg.contains(&format!("height=\"{}\"", CHART_H + 6 * LEGEND_ROW + 10))
+        );
+    }
+
+    #[test]
+    fn side_by_side_keeps_both_sizes() {
+        let a = LinePlot::default().to_svg().unwrap();
+        let b = side_by_side(&a, &a);
+        assert!(b.contains(&format!("width=\"{}\"", 2 * CHART_W)));
     }
 
     #[test]

@@ -404,6 +404,51 @@ fn verify_quick_subset_writes_three_outputs_with_schema() {
     assert!(!o.status.success() && stderr(&o).contains("C99"));
 }
 
+/// The same seed gives the same `claims.json` values with 1 and 2 threads: a cheap quick subset that
+/// covers a flow claim (C4), the two-level claims with parallel jobs (C9, C10), a deep claim (C15) and
+/// two exact checks (C1, C21). Values are compared bit for bit (serde_json writes the shortest
+/// round-trip representation of an f64).
+#[test]
+fn verify_values_do_not_depend_on_the_thread_count() {
+    let d = tmp();
+    let run = |threads: &str| -> Vec<(String, bool, String, String)> {
+        let out = d.path().join(format!("t{threads}"));
+        let o = nff(&[
+            "verify",
+            "--quick",
+            "--only",
+            "C1,C4,C9,C10,C15,C21",
+            "--seed",
+            "3",
+            "--threads",
+            threads,
+            "--quiet",
+            "--out",
+            s(&out),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let claims: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("claims.json")).unwrap())
+                .unwrap();
+        claims
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["id"].as_str().unwrap().to_string(),
+                    c["passed"].as_bool().unwrap(),
+                    c["value"].to_string(),
+                    c["threshold"].to_string(),
+                )
+            })
+            .collect()
+    };
+    let (one, two) = (run("1"), run("2"));
+    assert_eq!(one.len(), 6);
+    assert_eq!(one, two);
+}
+
 /// `nff flow --integrator euler --dt η` is `nff train --eta η`, bit for bit.
 #[test]
 fn flow_euler_equals_train_bit_for_bit() {

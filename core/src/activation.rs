@@ -38,7 +38,7 @@ impl Activation {
     #[inline]
     pub fn value(self, z: f64) -> f64 {
         match self {
-            Self::Tanh => z.tanh(),
+            Self::Tanh => tanh(z),
             Self::Sigmoid => sigmoid(z),
             Self::Softplus => softplus(z),
             Self::Relu => z.max(0.0),
@@ -50,7 +50,7 @@ impl Activation {
     pub fn deriv(self, z: f64) -> f64 {
         match self {
             Self::Tanh => {
-                let t = z.tanh();
+                let t = tanh(z);
                 1.0 - t * t
             }
             Self::Sigmoid => {
@@ -73,7 +73,7 @@ impl Activation {
     pub fn second(self, z: f64) -> f64 {
         match self {
             Self::Tanh => {
-                let t = z.tanh();
+                let t = tanh(z);
                 -2.0 * t * (1.0 - t * t)
             }
             Self::Sigmoid => {
@@ -93,7 +93,7 @@ impl Activation {
     pub fn value_deriv(self, z: f64) -> (f64, f64) {
         match self {
             Self::Tanh => {
-                let t = z.tanh();
+                let t = tanh(z);
                 (t, 1.0 - t * t)
             }
             Self::Sigmoid => {
@@ -118,6 +118,50 @@ impl Activation {
             Self::Softplus | Self::Relu => None,
         }
     }
+}
+
+/// $\tanh z$ to a few ulps (relative error ≤ 1e-15, tested against the C library), written without
+/// calls or branches so that loops over it vectorize: libm's `tanh` is a call per entry and was the
+/// largest cost of a forward pass after the products.
+///
+/// With $a = \min(|z|, 22)$ ($\tanh 22 = 1$ in f64) and $u = e^{2a} - 1$: $\tanh z = \operatorname{sign}(z)\,u/(u + 2)$.
+/// $e^{x} - 1$ for $x = 2a \in [0, 44]$: $x = k\ln 2 + r$ with $k = \operatorname{round}(x/\ln 2)$, $|r| \le \ln 2/2$
+/// (two-part $\ln 2$, exact for $k \le 64$); $e^r - 1 = p(r)$, the Taylor polynomial of degree 13 (remainder
+/// $< r^{14}/14! \le 10^{-17}|r|$); $e^x - 1 = 2^k p(r) + (2^k - 1)$, exact in its scalings, and just $p(r)$ for
+/// $k = 0$, so small $z$ keep full relative accuracy. NaN stays NaN; $\pm\infty \mapsto \pm1$.
+#[inline]
+pub fn tanh(z: f64) -> f64 {
+    const LN2_HI: f64 = 6.931_471_803_691_238e-1;
+    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+    const LOG2E: f64 = std::f64::consts::LOG2_E;
+    // Adding 1.5·2^52 rounds to an integer, which then sits in the low mantissa bits.
+    const ROUND: f64 = 6_755_399_441_055_744.0;
+    let a = z.abs();
+    #[allow(clippy::manual_clamp)] // NaN must propagate
+    let x = 2.0 * if a > 22.0 { 22.0 } else { a };
+    let kr = x * LOG2E + ROUND;
+    let k = kr - ROUND;
+    let r = (x - k * LN2_HI) - k * LN2_LO;
+    // p(r) = r + r²/2! + … + r¹³/13!  (Horner)
+    let mut p = 1.0 / 6_227_020_800.0;
+    p = p * r + 1.0 / 479_001_600.0;
+    p = p * r + 1.0 / 39_916_800.0;
+    p = p * r + 1.0 / 3_628_800.0;
+    p = p * r + 1.0 / 362_880.0;
+    p = p * r + 1.0 / 40_320.0;
+    p = p * r + 1.0 / 5_040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p *= r;
+    // 2^k from the integer in kr's mantissa (0 ≤ k ≤ 64).
+    let kbits = kr.to_bits().wrapping_sub(ROUND.to_bits());
+    let scale = f64::from_bits(kbits.wrapping_add(1023) << 52);
+    let u = scale * p + (scale - 1.0);
+    (u / (u + 2.0)).copysign(z)
 }
 
 #[inline]
@@ -174,6 +218,35 @@ mod tests {
             prop_assert_eq!(v, h.value(z));
             prop_assert_eq!(d, h.deriv(z));
         }
+    }
+
+    /// The branch-free tanh agrees with the C library's to 1e-15 relative, over small, medium and
+    /// saturated arguments, keeps signs and zeros, and propagates NaN.
+    #[test]
+    fn fast_tanh_matches_libm() {
+        let mut worst: f64 = 0.0;
+        let mut z = 1e-300f64;
+        while z < 1e3 {
+            for x in [z, -z, z * 1.37, -z * 0.71] {
+                let (a, b) = (tanh(x), x.tanh());
+                worst = worst.max((a - b).abs() / b.abs());
+            }
+            z *= 1.0007;
+        }
+        for i in 0..200_000 {
+            let x = -25.0 + i as f64 * 2.5e-4;
+            let (a, b) = (tanh(x), x.tanh());
+            if b != 0.0 {
+                worst = worst.max((a - b).abs() / b.abs());
+            }
+        }
+        assert!(worst <= 1e-15, "worst relative error {worst:e}");
+        assert_eq!(tanh(0.0).to_bits(), 0.0f64.to_bits());
+        assert_eq!(tanh(-0.0).to_bits(), (-0.0f64).to_bits());
+        assert_eq!(tanh(f64::INFINITY), 1.0);
+        assert_eq!(tanh(f64::NEG_INFINITY), -1.0);
+        assert!(tanh(f64::NAN).is_nan());
+        assert_eq!(tanh(30.0), 1.0);
     }
 
     #[test]

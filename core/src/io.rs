@@ -224,6 +224,23 @@ impl NpzWriter {
     ///
     /// Errors if `data.len()` is not the product of `shape`, or the name is empty or already used.
     pub fn add(&mut self, name: &str, shape: &[usize], data: &[f64]) -> Result<()> {
+        let len = data.len();
+        self.add_blocks(name, shape, len, 4096, |start, buf| {
+            buf.copy_from_slice(&data[start..start + buf.len()]);
+        })
+    }
+
+    /// Add the array `name` of `shape` with `len` entries produced block by block: `fill(start, buf)` writes the
+    /// C-order entries `start..start + buf.len()` into `buf` (at most `block` entries at a time). Nothing of the
+    /// array's size is allocated, so writing a large state does not double its memory.
+    pub fn add_blocks(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        len: usize,
+        block: usize,
+        mut fill: impl FnMut(usize, &mut [f64]),
+    ) -> Result<()> {
         let count = shape
             .iter()
             .try_fold(1usize, |acc, &s| acc.checked_mul(s))
@@ -234,11 +251,11 @@ impl NpzWriter {
                     fmt_shape(shape),
                 )
             })?;
-        if count != data.len() {
+        if count != len {
             return Err(CoreError::shape(
                 format!("array '{name}' written to {}", self.path.display()),
                 format!("{count} entries for shape {}", fmt_shape(shape)),
-                format!("{} entries", data.len()),
+                format!("{len} entries"),
             ));
         }
         if name.is_empty() || name.contains('\0') {
@@ -259,7 +276,7 @@ impl NpzWriter {
             CoreError::file(&self.path, format!("cannot write array '{name}': {e}"))
         };
         // Zip entries above 4 GiB need the zip64 extension; numpy reads both.
-        let large = (data.len() as u64).saturating_mul(8) >= u64::from(u32::MAX) - (1 << 16);
+        let large = (len as u64).saturating_mul(8) >= u64::from(u32::MAX) - (1 << 16);
         let options = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Stored)
             .large_file(large);
@@ -273,13 +290,19 @@ impl NpzWriter {
             .writer(&mut self.zip)
             .write_header_only()
             .map_err(|e| io_err(&e))?;
-        let mut buf = Vec::with_capacity(8 * 4096);
-        for chunk in data.chunks(4096) {
+        let block = block.max(1).min(len.max(1));
+        let mut vals = vec![0.0; block];
+        let mut buf = Vec::with_capacity(8 * block);
+        let mut start = 0;
+        while start < len {
+            let k = block.min(len - start);
+            fill(start, &mut vals[..k]);
             buf.clear();
-            for x in chunk {
+            for x in &vals[..k] {
                 buf.extend_from_slice(&x.to_le_bytes());
             }
             self.zip.write_all(&buf).map_err(|e| io_err(&e))?;
+            start += k;
         }
         Ok(())
     }
@@ -776,11 +799,30 @@ pub fn save_state(path: impl AsRef<Path>, data: &Dataset, net: &Network) -> Resu
     w.add("y", &[data.n()], &data.y)?;
     w.add_matrix("A", net.a())?;
     if s.depth > 1 {
-        let mut all = Vec::with_capacity(s.n_w() * m * m);
-        for l in 0..s.n_w() {
-            all.extend(c_order(net.w(l)));
-        }
-        w.add("W", &[s.n_w(), m, m], &all)?;
+        // Streamed in blocks of whole rows, transposed from column-major on the fly (no copy of W).
+        let rows = (1 << 16) / m + 1;
+        w.add_blocks(
+            "W",
+            &[s.n_w(), m, m],
+            s.n_w() * m * m,
+            rows * m,
+            |start, buf| {
+                // Blocks hold whole rows and may span two layers.
+                let mut pos = 0;
+                while pos < buf.len() {
+                    let e = start + pos;
+                    let (l, i0) = (e / (m * m), (e / m) % m);
+                    let nrows = ((buf.len() - pos) / m).min(m - i0);
+                    let out = &mut buf[pos..pos + nrows * m];
+                    for (k, col) in net.as_slice()[s.w_range(l)].chunks_exact(m).enumerate() {
+                        for (ii, &x) in col[i0..i0 + nrows].iter().enumerate() {
+                            out[ii * m + k] = x;
+                        }
+                    }
+                    pos += nrows * m;
+                }
+            },
+        )?;
     }
     w.add("v", &[m], net.v())?;
     w.add_scalar("depth", s.depth as f64)?;

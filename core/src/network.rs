@@ -18,9 +18,11 @@ use crate::activation::Activation;
 use crate::data::Dataset;
 use crate::error::{CoreError, Result};
 use crate::loss::Loss;
-use crate::regularizer::Regularizer;
+use crate::regularizer::{combine8, sum_sq, RegScratch, Regularizer, WVelocity};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
+use rayon::prelude::*;
+use std::cell::RefCell;
 use std::fmt;
 use std::str::FromStr;
 
@@ -275,6 +277,109 @@ impl Params {
     }
 }
 
+/// Products with fewer floating-point operations than this run [`Par::Seq`] whatever `par` asks for:
+/// about 0.1 ms of work on one core, below which handing tiles to rayon costs more than it saves
+/// (measured: `Par::rayon` on a 256-wide layer with N = 16 roughly doubles the CPU time).
+pub const PAR_MIN_FLOPS: usize = 1 << 22;
+
+/// `par`, or [`Par::Seq`] for a product of fewer than [`PAR_MIN_FLOPS`] flops.
+pub fn par_for(par: Par, flops: usize) -> Par {
+    if flops < PAR_MIN_FLOPS || par.degree() <= 1 {
+        Par::Seq
+    } else {
+        par
+    }
+}
+
+/// Columns per tile of the $N\times m$ passes (features, backward features). A tile's product and its
+/// elementwise pass (activation, $h'\odot$) run on one thread while the tile is in cache.
+pub(crate) fn nm_tile_cols(m: usize) -> usize {
+    m.min(256)
+}
+
+/// Columns per tile of the $m\times m$ passes ($\dot W_\ell$ and the GD update): about 2 MiB per tile so the
+/// tile stays in a core's L2 cache between its product and its update.
+pub(crate) fn w_tile_cols(m: usize) -> usize {
+    m.min(128)
+}
+
+/// Run `body` on fixed tiles of one or more buffers: `(buffer, elements per tile)` pairs, zipped tile by tile
+/// and numbered from 0. Tiles run in parallel on rayon's pool unless `par` is sequential. Tile boundaries
+/// depend only on the sizes, never on the thread count, and each tile is computed sequentially, so the
+/// results are identical for every number of threads.
+macro_rules! for_tiles {
+    ($par:expr, $body:expr; ($b0:expr, $l0:expr) $(, ($b:expr, $l:expr))* $(,)?) => {{
+        let body = $body;
+        if matches!($par, Par::Seq) {
+            $b0.chunks_mut($l0)$(.zip($b.chunks_mut($l)))*.enumerate().for_each(body)
+        } else {
+            $b0.par_chunks_mut($l0)$(.zip($b.par_chunks_mut($l)))*.enumerate().for_each(body)
+        }
+    }};
+}
+
+thread_local! {
+    /// Per-thread scratch of one $\dot W$ tile for the fused GD step (allocated once per thread).
+    static TILE: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Run `f` on a scratch slice of `len` entries (per-thread, reused across calls).
+fn with_tile_scratch<R>(len: usize, f: impl FnOnce(&mut [f64]) -> R) -> R {
+    TILE.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < len {
+                buf.resize(len, 0.0);
+            }
+            f(&mut buf[..len])
+        }
+        Err(_) => f(&mut vec![0.0; len]),
+    })
+}
+
+/// faer's matmul, then [`clear_upper`]. Every product of the hot path goes through here.
+#[inline]
+fn mm(
+    dst: MatMut<'_, f64>,
+    accum: Accum,
+    lhs: MatRef<'_, f64>,
+    rhs: MatRef<'_, f64>,
+    alpha: f64,
+    par: Par,
+) {
+    matmul(dst, accum, lhs, rhs, alpha, par);
+    clear_upper();
+}
+
+/// Clear the upper halves of the vector registers (`vzeroupper`) after a faer product.
+///
+/// faer's AVX-512 kernels can return with that state dirty, and on recent Intel cores every SSE
+/// instruction that follows — libm's `tanh`, our own elementwise loops (compiled for baseline x86-64) —
+/// then pays a merge penalty: measured here, `tanh` over a 64×2048 tile took 53 ms right after a product
+/// and 2.3 ms after `vzeroupper`. A no-op on other architectures and on CPUs without AVX.
+#[inline]
+pub fn clear_upper() {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx") {
+            // SAFETY: the CPU supports AVX (checked above), so the instruction exists. `vzeroupper`
+            // only zeroes bits 128.. of ymm0–15; the compiler knows this intrinsic clobbers them and keeps
+            // no live value there across it.
+            unsafe { std::arch::x86_64::_mm256_zeroupper() }
+        }
+    }
+}
+
+/// $h(z)$ and $h'(z)$ of every entry in one pass.
+#[inline]
+fn activate(act: Activation, z: &[f64], h: &mut [f64], dh: &mut [f64]) {
+    for ((z, h), dh) in z.iter().zip(h.iter_mut()).zip(dh.iter_mut()) {
+        (*h, *dh) = act.value_deriv(*z);
+    }
+}
+
+/// A numbered tile of three zipped buffers (features, $h$, $h'$).
+type Tile3<'a> = (usize, ((&'a mut [f64], &'a mut [f64]), &'a mut [f64]));
+
 /// Buffers of one forward/backward pass, reused across steps so the hot path allocates nothing.
 ///
 /// After [`Problem::forward_into`]: `z[ℓ]` $= Z_{\ell+1}$, `hz[ℓ]` $= h(Z_{\ell+1})$,
@@ -295,6 +400,12 @@ pub struct Workspace {
     pub yhat: Vec<f64>,
     /// Residual $\mathbf r$.
     pub r: Vec<f64>,
+    /// Regularizer buffers (group-norm usage means).
+    reg: RegScratch,
+    /// Per-tile sums of the $m\times m$ passes: $\|W\|^2$ and $\|\dot W\|^2$ of each tile.
+    tile_sums: Vec<f64>,
+    /// $\dot A$ and $\dot v$ of the fused GD step ($dm + m$ entries).
+    small: Vec<f64>,
 }
 
 impl Workspace {
@@ -311,6 +422,9 @@ impl Workspace {
             g: layers(),
             yhat: vec![0.0; n],
             r: vec![0.0; n],
+            reg: RegScratch::default(),
+            tile_sums: vec![0.0; 2 * shape.m.div_ceil(w_tile_cols(shape.m))],
+            small: vec![0.0; shape.d * shape.m + shape.m],
         }
     }
     /// $Z_{l+1}$ as a matrix view.
@@ -329,6 +443,21 @@ impl Workspace {
     pub fn shape(&self) -> Shape {
         self.shape
     }
+    /// Bytes held by the buffers (for memory accounting).
+    pub fn bytes(&self) -> usize {
+        let layers = 4 * self.shape.depth * self.n * self.shape.m;
+        8 * (layers + 2 * self.n + self.tile_sums.len() + self.small.len() + 4 * self.shape.m)
+    }
+}
+
+/// What one fused GD step ([`Problem::gd_step_fused`]) reports about the parameters it started from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepReport {
+    /// The objective $J(\theta)$ before the step.
+    pub objective: f64,
+    /// The dissipation rate $\|\dot\theta\|^2_{\rm scaled} = -\frac{dJ}{dt}$ before the step
+    /// (what [`Params::scaled_sq_norm`] gives for the velocity, summed tile by tile).
+    pub dissipation: f64,
 }
 
 /// A training problem: data, activation, loss and regularizer. It only evaluates; GD, flows and
@@ -391,55 +520,66 @@ impl Problem {
     }
 
     /// Forward pass into `ws`: features, $h$, $h'$, predictions and residual. Returns the risk.
+    ///
+    /// Each layer is one pass over column tiles of $Z_{\ell+1}$: the tile's product
+    /// $\frac1m h(Z_\ell)W_\ell[:,\text{tile}]$ (plus $Z_\ell[:,\text{tile}]$ for the ResNet) and, while it is in
+    /// cache, $h$ and $h'$ of the tile.
     pub fn forward_into(&self, net: &Network, ws: &mut Workspace, par: Par) -> f64 {
         let s = net.shape();
         assert_eq!(ws.shape, s, "workspace shape differs from network shape");
         let n = self.n();
         let m = s.m;
         let inv_m = 1.0 / m as f64;
-        // Z_1 = X A
-        matmul(
-            MatMut::from_column_major_slice_mut(&mut ws.z[0], n, m),
-            Accum::Replace,
-            self.data.x.as_ref(),
-            net.a(),
-            1.0,
-            par,
-        );
-        for l in 0..s.depth {
-            self.activate_layer(ws, l);
-            if l + 1 < s.depth {
-                let (lo, hi) = ws.z.split_at_mut(l + 1);
-                let next = &mut hi[0];
-                let accum = if s.arch.is_resnet() {
-                    next.copy_from_slice(&lo[l]);
+        let act = self.activation;
+        let tc = nm_tile_cols(m);
+        // Z_1 = X A, then h, h'.
+        {
+            let x = self.data.x.as_ref();
+            let a = net.a();
+            let p = par_for(par, 2 * n * s.d * m);
+            for_tiles!(p, |(t, ((z, h), dh)): Tile3<'_>| {
+                let w = z.len() / n;
+                mm(
+                    MatMut::from_column_major_slice_mut(z, n, w),
+                    Accum::Replace,
+                    x,
+                    a.subcols(t * tc, w),
+                    1.0,
+                    Par::Seq,
+                );
+                activate(act, z, h, dh);
+            }; (ws.z[0], n * tc), (ws.hz[0], n * tc), (ws.dz[0], n * tc));
+        }
+        let p = par_for(par, 2 * n * m * m);
+        for l in 0..s.depth - 1 {
+            // Z_{l+1} = [Z_l]_Res + (1/m) h(Z_l) W_l, then h, h'.
+            let (zlo, zhi) = ws.z.split_at_mut(l + 1);
+            let (hlo, hhi) = ws.hz.split_at_mut(l + 1);
+            let zl = &zlo[l];
+            let hl = MatRef::from_column_major_slice(&hlo[l], n, m);
+            let wl = net.w(l);
+            let resnet = s.arch.is_resnet();
+            for_tiles!(p, |(t, ((z, h), dh)): Tile3<'_>| {
+                let w = z.len() / n;
+                let c0 = t * tc;
+                let accum = if resnet {
+                    z.copy_from_slice(&zl[c0 * n..c0 * n + z.len()]);
                     Accum::Add
                 } else {
                     Accum::Replace
                 };
-                matmul(
-                    MatMut::from_column_major_slice_mut(next, n, m),
+                mm(
+                    MatMut::from_column_major_slice_mut(z, n, w),
                     accum,
-                    MatRef::from_column_major_slice(&ws.hz[l], n, m),
-                    net.w(l),
+                    hl,
+                    wl.subcols(c0, w),
                     inv_m,
-                    par,
+                    Par::Seq,
                 );
-            }
+                activate(act, z, h, dh);
+            }; (zhi[0], n * tc), (hhi[0], n * tc), (ws.dz[l + 1], n * tc));
         }
-        self.output_into(net, ws, par)
-    }
-
-    /// $h(Z_\ell)$ and $h'(Z_\ell)$ of layer `l` from `ws.z[l]`.
-    fn activate_layer(&self, ws: &mut Workspace, l: usize) {
-        let act = self.activation;
-        for ((z, h), dh) in ws.z[l]
-            .iter()
-            .zip(ws.hz[l].iter_mut())
-            .zip(ws.dz[l].iter_mut())
-        {
-            (*h, *dh) = act.value_deriv(*z);
-        }
+        self.output_into(net, ws)
     }
 
     /// Complete a forward pass from features already in `ws.z` (all layers): fills $h(Z_\ell)$,
@@ -452,25 +592,32 @@ impl Problem {
             net.shape(),
             "workspace shape differs from network shape"
         );
+        let act = self.activation;
+        let len = self.n() * nm_tile_cols(ws.shape.m);
+        // An activation costs some tens of flops.
+        let p = par_for(par, 32 * self.n() * ws.shape.m);
         for l in 0..ws.shape.depth {
-            self.activate_layer(ws, l);
+            let z = &ws.z[l];
+            for_tiles!(p, |(t, (h, dh)): (usize, (&mut [f64], &mut [f64]))| {
+                activate(act, &z[t * len..t * len + h.len()], h, dh);
+            }; (ws.hz[l], len), (ws.dz[l], len));
         }
-        self.output_into(net, ws, par)
+        self.output_into(net, ws)
     }
 
     /// $\hat{\mathbf y} = \frac1m h(Z_L)v$ and the residual from `ws.hz`; returns the risk.
-    fn output_into(&self, net: &Network, ws: &mut Workspace, par: Par) -> f64 {
+    fn output_into(&self, net: &Network, ws: &mut Workspace) -> f64 {
         let s = net.shape();
         let (n, m) = (self.n(), s.m);
         let inv_m = 1.0 / m as f64;
         let hl = MatRef::from_column_major_slice(&ws.hz[s.depth - 1], n, m);
-        matmul(
+        mm(
             MatMut::from_column_major_slice_mut(&mut ws.yhat, n, 1),
             Accum::Replace,
             hl,
             MatRef::from_column_major_slice(net.v(), m, 1),
             inv_m,
-            par,
+            Par::Seq,
         );
         self.loss.residual_into(&ws.yhat, &self.data.y, &mut ws.r);
         self.loss.risk(&ws.yhat, &self.data.y)
@@ -522,9 +669,113 @@ impl Problem {
         risk + self.backward_into(net, ws, vel, par)
     }
 
+    /// The backward features $G_L, \dots, G_1$ into `ws.g` from a completed forward pass.
+    ///
+    /// $G_L = h'(Z_L)\odot(\mathbf r v^\top)$; then per layer one pass over column tiles of $G_\ell$: the tile's
+    /// product $\frac1m G_{\ell+1}(W_\ell[\text{tile},:])^\top$ and, in cache, $[G_{\ell+1}]_{\rm Res} + h'(Z_\ell)\odot\cdot$.
+    fn backward_features(&self, net: &Network, ws: &mut Workspace, par: Par) {
+        let s = net.shape();
+        let n = self.n();
+        let m = s.m;
+        let inv_m = 1.0 / m as f64;
+        let top = s.depth - 1;
+        {
+            let v = net.v();
+            let r = &ws.r;
+            for ((gcol, dcol), &vk) in ws.g[top]
+                .chunks_exact_mut(n)
+                .zip(ws.dz[top].chunks_exact(n))
+                .zip(v)
+            {
+                for ((gi, &di), &ri) in gcol.iter_mut().zip(dcol).zip(r) {
+                    *gi = di * ri * vk;
+                }
+            }
+        }
+        let tc = nm_tile_cols(m);
+        let p = par_for(par, 2 * n * m * m);
+        for l in (0..top).rev() {
+            let (lo, hi) = ws.g.split_at_mut(l + 1);
+            let gnext = &hi[0];
+            let gn = MatRef::from_column_major_slice(gnext, n, m);
+            let dz = &ws.dz[l];
+            let wl = net.w(l);
+            let resnet = s.arch.is_resnet();
+            for_tiles!(p, |(t, g): (usize, &mut [f64])| {
+                let w = g.len() / n;
+                let c0 = t * tc;
+                // (G_{l+1} W_lᵀ)[:, tile] computed transposed, as W_l[tile, :] G_{l+1}ᵀ: faer is 3–4× faster
+                // with the column-major W_l as the left factor than with the row-major view W_lᵀ on the right
+                // (measured at m = 2048, N = 64), and copying W_l[tile, :] transposed costs more than it saves.
+                with_tile_scratch(w * n, |gt| {
+                    mm(
+                        MatMut::from_column_major_slice_mut(gt, w, n),
+                        Accum::Replace,
+                        wl.subrows(c0, w),
+                        gn.transpose(),
+                        inv_m,
+                        Par::Seq,
+                    );
+                    let (dz, gnext) = (&dz[c0 * n..], &gnext[c0 * n..]);
+                    for (j, gcol) in g.chunks_exact_mut(n).enumerate() {
+                        let (dcol, ncol) = (&dz[j * n..(j + 1) * n], &gnext[j * n..(j + 1) * n]);
+                        if resnet {
+                            for (i, gi) in gcol.iter_mut().enumerate() {
+                                *gi = ncol[i] + dcol[i] * gt[j + i * w];
+                            }
+                        } else {
+                            for (i, gi) in gcol.iter_mut().enumerate() {
+                                *gi = dcol[i] * gt[j + i * w];
+                            }
+                        }
+                    }
+                });
+            }; (lo[l], n * tc));
+        }
+    }
+
+    /// The data parts of $\dot A$ and $\dot v$ plus the regularizer's: `a_out` ($d\times m$) $= r(A) - X^\top G_1$,
+    /// `v_out` $= r(v) - h(Z_L)^\top\mathbf r$.
+    #[allow(clippy::too_many_arguments)]
+    fn small_velocities(
+        &self,
+        net: &Network,
+        ws_g1: &[f64],
+        ws_hl: &[f64],
+        ws_r: &[f64],
+        a_out: &mut [f64],
+        v_out: &mut [f64],
+        par: Par,
+    ) {
+        let s = net.shape();
+        let (n, m, d) = (self.n(), s.m, s.d);
+        mm(
+            MatMut::from_column_major_slice_mut(a_out, d, m),
+            Accum::Replace,
+            self.data.x.transpose(),
+            MatRef::from_column_major_slice(ws_g1, n, m),
+            -1.0,
+            par_for(par, 2 * n * d * m),
+        );
+        self.reg
+            .add_vec_velocity(false, &net.as_slice()[s.a_range()], a_out);
+        mm(
+            MatMut::from_column_major_slice_mut(v_out, m, 1),
+            Accum::Replace,
+            MatRef::from_column_major_slice(ws_hl, n, m).transpose(),
+            MatRef::from_column_major_slice(ws_r, n, 1),
+            -1.0,
+            Par::Seq,
+        );
+        self.reg.add_vec_velocity(true, net.v(), v_out);
+    }
+
     /// The backward half of [`Problem::velocities_into`]: from a completed forward pass in `ws`
     /// (features, $h$, $h'$, residual), fill the backward features `ws.g` and the velocities `vel`.
     /// Returns the regularizer value $\Omega(\theta)$.
+    ///
+    /// $\dot W_\ell$ is one pass over column tiles: the tile's product $-h(Z_\ell)^\top G_{\ell+1}[:,\text{tile}]$,
+    /// then the regularizer's part added in cache.
     pub fn backward_into(
         &self,
         net: &Network,
@@ -536,79 +787,40 @@ impl Problem {
         assert_eq!(vel.shape(), s, "velocity shape differs from network shape");
         let n = self.n();
         let m = s.m;
-        let inv_m = 1.0 / m as f64;
-        let top = s.depth - 1;
-        // G_L = h'(Z_L) ⊙ (r vᵀ)
-        {
-            let v = net.v();
-            let g = &mut ws.g[top];
-            let dz = &ws.dz[top];
-            for ((gcol, dcol), &vk) in g.chunks_exact_mut(n).zip(dz.chunks_exact(n)).zip(v) {
-                for ((gi, &di), &ri) in gcol.iter_mut().zip(dcol).zip(&ws.r) {
-                    *gi = di * ri * vk;
+        self.backward_features(net, ws, par);
+        let tw = w_tile_cols(m);
+        let p = par_for(par, 2 * n * m * m);
+        let mut omega = self.reg.omega_start(net);
+        for l in 0..s.n_w() {
+            let hl = MatRef::from_column_major_slice(&ws.hz[l], n, m);
+            let gn = MatRef::from_column_major_slice(&ws.g[l + 1], n, m);
+            let w = &net.as_slice()[s.w_range(l)];
+            let (wv, group) = self.reg.prepare_w(w, m, &mut ws.reg);
+            let out = &mut vel.as_mut_slice()[s.w_range(l)];
+            for_tiles!(p, |(t, (out, sums)): (usize, (&mut [f64], &mut [f64]))| {
+                let k0 = t * tw;
+                let wt = &w[k0 * m..k0 * m + out.len()];
+                w_data_tile(hl, gn, k0, out, m);
+                for (kk, (oc, wc)) in out.chunks_exact_mut(m).zip(wt.chunks_exact(m)).enumerate() {
+                    wv.add_col(k0 + kk, wc, oc);
                 }
-            }
+                sums[0] = sum_sq(wt);
+            }; (out, m * tw), (ws.tile_sums, 2));
+            let sq = ws.tile_sums.chunks(2).map(|c| c[0]).sum::<f64>();
+            omega += self.reg.omega_w_term(m, sq, group);
         }
-        for l in (0..top).rev() {
-            // G_l = [G_{l+1}]_Res + h'(Z_l) ⊙ ((1/m) G_{l+1} W_lᵀ)
-            let (lo, hi) = ws.g.split_at_mut(l + 1);
-            let gl = &mut lo[l];
-            let gnext = &hi[0];
-            matmul(
-                MatMut::from_column_major_slice_mut(gl, n, m),
-                Accum::Replace,
-                MatRef::from_column_major_slice(gnext, n, m),
-                net.w(l).transpose(),
-                inv_m,
-                par,
-            );
-            if s.arch.is_resnet() {
-                for ((g, &d), &gn) in gl.iter_mut().zip(&ws.dz[l]).zip(gnext.iter()) {
-                    *g = gn + d * *g;
-                }
-            } else {
-                for (g, &d) in gl.iter_mut().zip(&ws.dz[l]) {
-                    *g *= d;
-                }
-            }
-        }
-        // Regularizer part first (it writes every entry), then accumulate the data part.
-        let reg = self.reg.velocity_into(net, vel);
-        // Ȧ -= Xᵀ G_1
-        matmul(
-            vel.a_mut(),
-            Accum::Add,
-            self.data.x.transpose(),
-            MatRef::from_column_major_slice(&ws.g[0], n, m),
-            -1.0,
+        let (ar, vr) = (s.a_range(), s.v_range());
+        let (head, v_out) = vel.as_mut_slice().split_at_mut(vr.start);
+        self.small_velocities(
+            net,
+            &ws.g[0],
+            &ws.hz[s.depth - 1],
+            &ws.r,
+            &mut head[ar],
+            v_out,
             par,
         );
-        // Ẇ_l -= h(Z_l)ᵀ G_{l+1}
-        for l in 0..s.n_w() {
-            matmul(
-                vel.w_mut(l),
-                Accum::Add,
-                MatRef::from_column_major_slice(&ws.hz[l], n, m).transpose(),
-                MatRef::from_column_major_slice(&ws.g[l + 1], n, m),
-                -1.0,
-                par,
-            );
-        }
-        // v̇ -= h(Z_L)ᵀ r
-        {
-            let hl = MatRef::from_column_major_slice(&ws.hz[top], n, m);
-            let vv = vel.v_mut();
-            let vlen = vv.len();
-            matmul(
-                MatMut::from_column_major_slice_mut(vv, vlen, 1),
-                Accum::Add,
-                hl.transpose(),
-                MatRef::from_column_major_slice(&ws.r, n, 1),
-                -1.0,
-                par,
-            );
-        }
-        reg
+        self.reg.omega_finish(omega)
     }
 
     /// Velocities (allocating twin of [`Problem::velocities_into`]).
@@ -620,6 +832,8 @@ impl Problem {
     }
 
     /// One step of scaled GD, $\theta \leftarrow \theta + \eta\dot\theta$; returns $J$ before the step.
+    /// Leaves the velocity $\dot\theta$ in `vel`. [`Problem::gd_step_fused`] computes the same new
+    /// parameters (bit for bit) without materializing the velocity.
     pub fn gd_step(
         &self,
         net: &mut Network,
@@ -632,4 +846,172 @@ impl Problem {
         net.axpy(eta, vel);
         j
     }
+
+    /// One step of scaled GD, $\theta \leftarrow \theta + \eta\dot\theta$, without a velocity buffer: each
+    /// column tile of $\dot W_\ell = -h(Z_\ell)^\top G_{\ell+1} + r(W_\ell)$ is computed into a per-thread scratch
+    /// of about 1 MiB and added to $W_\ell$ at once (after $W_\ell$'s last use in the backward pass), so the
+    /// step needs the parameters, the $N\times m$ workspace and nothing of the parameters' size.
+    ///
+    /// The new parameters are exactly those of [`Problem::gd_step`] (same products, same additions).
+    /// Returns $J$ and the dissipation $\|\dot\theta\|^2_{\rm scaled}$ before the step.
+    pub fn gd_step_fused(
+        &self,
+        net: &mut Network,
+        eta: f64,
+        ws: &mut Workspace,
+        par: Par,
+    ) -> StepReport {
+        let s = net.shape();
+        assert_eq!(ws.shape, s, "workspace shape differs from network shape");
+        let n = self.n();
+        let m = s.m;
+        let risk = self.forward_into(net, ws, par);
+        self.backward_features(net, ws, par);
+        // Ȧ and v̇ from the old parameters (they read only A, v, G_1, h(Z_L), r).
+        let mut omega = self.reg.omega_start(net);
+        let dm = s.d * m;
+        {
+            let (a_out, v_out) = ws.small.split_at_mut(dm);
+            self.small_velocities(net, &ws.g[0], &ws.hz[s.depth - 1], &ws.r, a_out, v_out, par);
+        }
+        let (wa, ww) = s.metric();
+        let mut diss = wa * sum_sq(&ws.small[..dm]) + wa * sum_sq(&ws.small[dm..]);
+        let tw = w_tile_cols(m);
+        let p = par_for(par, 2 * n * m * m);
+        for l in 0..s.n_w() {
+            let hl = MatRef::from_column_major_slice(&ws.hz[l], n, m);
+            let gn = MatRef::from_column_major_slice(&ws.g[l + 1], n, m);
+            let wr = s.w_range(l);
+            // The regularizer's usage means need all of the old W_l before any tile changes.
+            let (wv, group) = self
+                .reg
+                .prepare_w(&net.as_slice()[wr.clone()], m, &mut ws.reg);
+            let w = &mut net.as_mut_slice()[wr];
+            for_tiles!(p, |(t, (wt, sums)): (usize, (&mut [f64], &mut [f64]))| {
+                let k0 = t * tw;
+                with_tile_scratch(wt.len(), |vt| {
+                    w_data_tile(hl, gn, k0, vt, m);
+                    let (sq, sv) = match wv {
+                        WVelocity::Zero => update_tile::<false>(wt, vt, 0.0, eta),
+                        WVelocity::L2 { lambda } => update_tile::<true>(wt, vt, lambda, eta),
+                        WVelocity::Group { .. } => {
+                            for (kk, (vc, wc)) in
+                                vt.chunks_exact_mut(m).zip(wt.chunks_exact(m)).enumerate()
+                            {
+                                wv.add_col(k0 + kk, wc, vc);
+                            }
+                            update_tile::<false>(wt, vt, 0.0, eta)
+                        }
+                    };
+                    sums[0] = sq;
+                    sums[1] = sv;
+                });
+            }; (w, m * tw), (ws.tile_sums, 2));
+            let sq = ws.tile_sums.chunks(2).map(|c| c[0]).sum::<f64>();
+            omega += self.reg.omega_w_term(m, sq, group);
+            diss += ww * ws.tile_sums.chunks(2).map(|c| c[1]).sum::<f64>();
+        }
+        // A and v last: the backward pass above no longer needs them.
+        let (ar, vr) = (s.a_range(), s.v_range());
+        for (x, &v) in net.as_mut_slice()[ar].iter_mut().zip(&ws.small[..dm]) {
+            *x += eta * v;
+        }
+        for (x, &v) in net.as_mut_slice()[vr].iter_mut().zip(&ws.small[dm..]) {
+            *x += eta * v;
+        }
+        StepReport {
+            objective: risk + self.reg.omega_finish(omega),
+            dissipation: diss,
+        }
+    }
+}
+
+impl Problem {
+    /// The objective and the dissipation $\|\dot\theta\|^2_{\rm scaled}$ at `net`, as
+    /// [`Problem::gd_step_fused`] reports them, without a step and without a velocity buffer.
+    pub fn step_report(&self, net: &Network, ws: &mut Workspace, par: Par) -> StepReport {
+        let s = net.shape();
+        assert_eq!(ws.shape, s, "workspace shape differs from network shape");
+        let n = self.n();
+        let m = s.m;
+        let risk = self.forward_into(net, ws, par);
+        self.backward_features(net, ws, par);
+        let mut omega = self.reg.omega_start(net);
+        let dm = s.d * m;
+        {
+            let (a_out, v_out) = ws.small.split_at_mut(dm);
+            self.small_velocities(net, &ws.g[0], &ws.hz[s.depth - 1], &ws.r, a_out, v_out, par);
+        }
+        let (wa, ww) = s.metric();
+        let mut diss = wa * sum_sq(&ws.small[..dm]) + wa * sum_sq(&ws.small[dm..]);
+        let tw = w_tile_cols(m);
+        let p = par_for(par, 2 * n * m * m);
+        for l in 0..s.n_w() {
+            let hl = MatRef::from_column_major_slice(&ws.hz[l], n, m);
+            let gn = MatRef::from_column_major_slice(&ws.g[l + 1], n, m);
+            let w = &net.as_slice()[s.w_range(l)];
+            let (wv, group) = self.reg.prepare_w(w, m, &mut ws.reg);
+            for_tiles!(p, |(t, sums): (usize, &mut [f64])| {
+                let k0 = t * tw;
+                let wt = &w[k0 * m..(k0 + tw).min(m) * m];
+                with_tile_scratch(wt.len(), |vt| {
+                    w_data_tile(hl, gn, k0, vt, m);
+                    for (kk, (vc, wc)) in vt.chunks_exact_mut(m).zip(wt.chunks_exact(m)).enumerate() {
+                        wv.add_col(k0 + kk, wc, vc);
+                    }
+                    sums[0] = sum_sq(wt);
+                    sums[1] = sum_sq(vt);
+                });
+            }; (ws.tile_sums, 2));
+            let sq = ws.tile_sums.chunks(2).map(|c| c[0]).sum::<f64>();
+            omega += self.reg.omega_w_term(m, sq, group);
+            diss += ww * ws.tile_sums.chunks(2).map(|c| c[1]).sum::<f64>();
+        }
+        StepReport {
+            objective: risk + self.reg.omega_finish(omega),
+            dissipation: diss,
+        }
+    }
+}
+
+/// One pass over a tile of $W_\ell$ and of its velocity's data part `d` (in `vt`): the velocity
+/// $v = d$ (or $v = -\lambda w + d$ with `L2`), $\sum w^2$ and $\sum v^2$ (in the lanes of
+/// [`sum_sq`], so they equal `sum_sq(w)` and `sum_sq(v)` bit for bit), and the GD update $w \leftarrow w + \eta v$.
+#[inline]
+fn update_tile<const L2: bool>(wt: &mut [f64], vt: &[f64], lambda: f64, eta: f64) -> (f64, f64) {
+    let mut aw = [0.0f64; 8];
+    let mut av = [0.0f64; 8];
+    let mut wc = wt.chunks_exact_mut(8);
+    let mut vc = vt.chunks_exact(8);
+    for (w8, d8) in (&mut wc).zip(&mut vc) {
+        for i in 0..8 {
+            let x = w8[i];
+            let v = if L2 { -lambda * x + d8[i] } else { d8[i] };
+            aw[i] += x * x;
+            av[i] += v * v;
+            w8[i] = x + eta * v;
+        }
+    }
+    let (mut tw, mut tv) = (0.0, 0.0);
+    for (x, &d) in wc.into_remainder().iter_mut().zip(vc.remainder()) {
+        let v = if L2 { -lambda * *x + d } else { d };
+        tw += *x * *x;
+        tv += v * v;
+        *x += eta * v;
+    }
+    (combine8(&aw, tw), combine8(&av, tv))
+}
+
+/// The data part of $\dot W_\ell$ on the column tile starting at `k0`: `out` ($m\times w$, column-major)
+/// $= -h(Z_\ell)^\top G_{\ell+1}[:, k_0..k_0+w]$, computed sequentially (tiles are the parallel unit).
+fn w_data_tile(h: MatRef<'_, f64>, g: MatRef<'_, f64>, k0: usize, out: &mut [f64], m: usize) {
+    let w = out.len() / m;
+    mm(
+        MatMut::from_column_major_slice_mut(out, m, w),
+        Accum::Replace,
+        h.transpose(),
+        g.subcols(k0, w),
+        -1.0,
+        Par::Seq,
+    );
 }

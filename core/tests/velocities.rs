@@ -325,3 +325,99 @@ fn velocities_identical_for_one_and_two_threads() {
     pool.install(|| problem.velocities_into(&net, &mut ws, &mut v2, faer::Par::rayon(2)));
     assert_eq!(v1, v2);
 }
+
+/// The fused GD step (no velocity buffer) gives bit for bit the parameters of `velocities_into` + axpy,
+/// the same objective, and the velocity's scaled squared norm as its dissipation; for every architecture
+/// and regularizer, with widths that do not divide the tile sizes.
+#[test]
+fn fused_gd_step_equals_velocities_plus_axpy() {
+    for (arch, depth, m) in [
+        (Arch::TwoLevel, 1, 37),
+        (Arch::Dnn, 3, 300),
+        (Arch::ResNet, 3, 300),
+        (Arch::Dnn, 2, 1030),
+    ] {
+        for reg in 0..4 {
+            let problem = Problem::new(
+                dataset(9, 3, 3, false),
+                Activation::Tanh,
+                Loss::Squared,
+                reg_of(reg, 0.05, 1.5),
+            )
+            .unwrap();
+            let shape = Shape::new(arch, 3, m, depth).unwrap();
+            let mut a = random_net(shape, 11, 1.0);
+            let mut b = a.clone();
+            let mut ws = Workspace::new(shape, 9);
+            let mut vel = Params::zeros(shape);
+            for step in 0..3 {
+                let ja = problem.gd_step(&mut a, 0.1, &mut ws, &mut vel, faer::Par::Seq);
+                let diss = vel.scaled_sq_norm();
+                let rep = problem.gd_step_fused(&mut b, 0.1, &mut ws, faer::Par::Seq);
+                assert_eq!(a, b, "{arch:?} L{depth} m{m} reg {reg} step {step}");
+                assert_eq!(ja, rep.objective, "{arch:?} reg {reg}: objective");
+                let rel = (diss - rep.dissipation).abs() / diss;
+                assert!(
+                    rel < 1e-12,
+                    "{arch:?} reg {reg}: dissipation {diss} vs {}",
+                    rep.dissipation
+                );
+            }
+            // The objective the velocities report is the objective of the parameters.
+            let j = problem.velocities_into(&a, &mut ws, &mut vel, faer::Par::Seq);
+            assert_eq!(j, problem.objective(&a), "{arch:?} reg {reg}");
+        }
+    }
+}
+
+/// One and two threads give identical velocities and GD steps at a width where every product is split
+/// into many parallel tiles (m = 2048, N = 64, L = 4), for the DNN and the ResNet.
+#[test]
+fn gd_steps_identical_for_one_and_two_threads_at_width_2048() {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    for (arch, reg) in [
+        (Arch::Dnn, Regularizer::L2 { lambda: 1e-3 }),
+        (
+            Arch::ResNet,
+            Regularizer::GroupL1q {
+                lambda: 1e-3,
+                q: 1.5,
+            },
+        ),
+    ] {
+        let problem = Problem::new(
+            dataset(64, 3, 5, false),
+            Activation::Tanh,
+            Loss::Squared,
+            reg,
+        )
+        .unwrap();
+        let shape = Shape::new(arch, 3, 2048, 4).unwrap();
+        let net0 = random_net(shape, 6, 1.0);
+        let mut ws = Workspace::new(shape, 64);
+        let run = |par: faer::Par, ws: &mut Workspace| {
+            let mut vel = Params::zeros(shape);
+            let j = problem.velocities_into(&net0, ws, &mut vel, par);
+            let mut net = net0.clone();
+            let r1 = problem.gd_step_fused(&mut net, 0.05, ws, par);
+            let r2 = problem.gd_step_fused(&mut net, 0.05, ws, par);
+            (j, vel, net, r1, r2)
+        };
+        let seq = run(faer::Par::Seq, &mut ws);
+        let two = pool.install(|| run(faer::Par::rayon(2), &mut ws));
+        assert_eq!(seq.0, two.0, "{arch:?}: objective");
+        assert!(seq.1 == two.1, "{arch:?}: velocities differ");
+        assert!(
+            seq.2 == two.2,
+            "{arch:?}: parameters after two steps differ"
+        );
+        assert_eq!((seq.3, seq.4), (two.3, two.4), "{arch:?}: step reports");
+        assert!(
+            seq.4.objective < seq.3.objective,
+            "{arch:?}: GD did not descend"
+        );
+    }
+}

@@ -162,12 +162,7 @@ pub fn run(args: &SweepArgs) -> Result<()> {
         0.0,
         f64::INFINITY,
     )?;
-    let widths: Vec<usize> = pick(
-        args.widths.clone(),
-        &cfg,
-        "widths",
-        vec![32, 64, 128, 256],
-    )?;
+    let widths: Vec<usize> = pick(args.widths.clone(), &cfg, "widths", vec![32, 64, 128, 256])?;
     let n_seeds: u64 = pick(args.seeds, &cfg, "seeds", 6)?;
     let reference_width = pick(args.reference_width, &cfg, "reference_width", 2048)?;
     let t_final = check_range(

@@ -5,8 +5,7 @@ use crate::output::OutputDir;
 use crate::setup::ModelArgs;
 use anyhow::{bail, Result};
 use clap::Args;
-use nff_core::network::Workspace;
-use nff_core::Params;
+use nff_core::network::{StepReport, Workspace};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -85,28 +84,30 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let problem = &model.problem;
     let mut net = model.net;
     let shape = net.shape();
+    // No velocity buffer: the fused step adds each tile of the velocity to the weights at once, so the
+    // run holds one copy of the parameters (plus the N×m workspace).
     let mut ws = Workspace::new(shape, problem.n());
-    let mut vel = Params::zeros(shape);
     let mut rows: Vec<Row> = Vec::new();
     let bar = ctx.bar(steps, "train");
-    let record = |step: u64, j: f64, ws: &Workspace, vel: &Params, rows: &mut Vec<Row>| {
+    let record = |step: u64, rep: StepReport, ws: &Workspace, rows: &mut Vec<Row>| {
         let risk = problem.loss.risk(&ws.yhat, &problem.data.y);
         rows.push(Row {
             step,
             t: step as f64 * eta,
-            objective: j,
+            objective: rep.objective,
             risk,
-            dissipation: vel.scaled_sq_norm(),
+            dissipation: rep.dissipation,
             residual_norm: ws.r.iter().map(|r| r * r).sum::<f64>().sqrt(),
         });
     };
     for step in 0..steps {
-        let j = problem.gd_step(&mut net, eta, &mut ws, &mut vel, ctx.par);
+        let rep = problem.gd_step_fused(&mut net, eta, &mut ws, ctx.par);
+        let j = rep.objective;
         if !j.is_finite() {
             bail!("training diverged at step {step}: objective is {j} (try a smaller --eta than {eta})");
         }
         if step % record_every == 0 {
-            record(step, j, &ws, &vel, &mut rows);
+            record(step, rep, &ws, &mut rows);
         }
         if step % 64 == 0 {
             bar.set_position(step);
@@ -114,8 +115,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         }
     }
     // Final state: one more evaluation (no step) so the last row describes the returned network.
-    let j = problem.velocities_into(&net, &mut ws, &mut vel, ctx.par);
-    record(steps, j, &ws, &vel, &mut rows);
+    let rep = problem.step_report(&net, &mut ws, ctx.par);
+    record(steps, rep, &ws, &mut rows);
     bar.finish_and_clear();
     net.ensure_finite()?;
 

@@ -12,7 +12,7 @@
 //! solved on a grid of candidates plus the particles, must not find a lower objective than the certificate
 //! allows ($J - P^\star_{\rm grid} \le G$, the certified gap).
 use super::two_level_support::{
-    certificate, fresh_thetas, gd, iid_network, par_map, particles, problem, sine_with_bias, thin,
+    certificate, certificate_setup, gd, iid_network, par_map, particles, thin, CertificateSetup,
     CertificateSummary,
 };
 use super::{Claim, ClaimCtx, ClaimInfo, Outcome};
@@ -43,28 +43,21 @@ struct RunResult {
     net: nff_core::Network,
 }
 
-fn defect(c: &CertificateSummary) -> f64 {
-    c.rel_spread.max(c.rel_violation)
-}
-
 fn run(ctx: &ClaimCtx) -> Result<Outcome> {
-    let data = sine_with_bias(10, 1, DATA_SEED)?;
-    let (lambda1, lambda2, eta) = (0.1, 0.1, 0.5);
-    let pb = problem(&data, lambda1, lambda2)?;
+    // Fresh θ: Gaussian samples N(0, 9I) plus a grid on [−4, 4]² that contains the convex program's
+    // candidate grid below (so the certified gap G covers every candidate).
+    let CertificateSetup {
+        data,
+        pb,
+        fresh,
+        lambda1,
+        lambda2,
+        eta,
+    } = certificate_setup(ctx, DATA_SEED, "C10/fresh")?;
     let runs = ctx.size.pick(2, 4);
     let m = ctx.size.pick(50, 100);
     let steps = ctx.size.pick(4000, 6000);
     let early_steps = 20;
-    // Fresh θ: Gaussian samples N(0, 9I) plus a grid on [−4, 4]² that contains the convex program's
-    // candidate grid below (so the certified gap G covers every candidate).
-    let fresh = fresh_thetas(
-        ctx.size.pick(5000, 20_000),
-        3.0,
-        ctx.size.pick(41, 81),
-        4.0,
-        ctx.seed,
-        "C10/fresh",
-    )?;
     let results = par_map(runs, |i| -> Result<RunResult> {
         let seed = ctx.seed.wrapping_mul(101).wrapping_add(i as u64);
         let net0 = iid_network(&pb, m, 1.0, 1.0, seed)?;
@@ -78,11 +71,11 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
     })?;
     let worst = results
         .iter()
-        .map(|r| defect(&r.trained))
+        .map(|r| r.trained.defect())
         .fold(0.0, f64::max);
     let early_min = results
         .iter()
-        .map(|r| defect(&r.early))
+        .map(|r| r.early.defect())
         .fold(f64::INFINITY, f64::min);
 
     // Independent check with the convex program: candidates = a 41 × 41 grid on [−4, 4]² plus the particles
@@ -168,7 +161,7 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
                 r.trained.rel_spread,
                 r.trained.rel_violation,
                 r.trained.rel_gap,
-                defect(&r.early)
+                r.early.defect()
             )
         })
         .collect();

@@ -7,10 +7,10 @@
 //! so the program's population is $\rho^\star\propto|\tilde u|\rho_0$). Keep $k\ll m$ units drawn i.i.d. either from
 //! $\rho_0$ (uniform over the pool) or from $\rho^\star$ (importance), refit the top layer (the width-$k$ network's
 //! objective with the same $\lambda_1$, features frozen) and compare the training loss.
-use super::two_level_support::{par_map, sine_with_bias};
+use super::two_level_support::{par_map, sine_with_bias, solve_spd};
 use super::{Claim, ClaimCtx, ClaimInfo, Outcome};
 use crate::plot::{LinePlot, Series};
-use anyhow::{ensure, Result};
+use anyhow::Result;
 use faer::{Mat, MatRef};
 use nff_core::rng::rng;
 use nff_core::{Activation, Loss};
@@ -47,32 +47,6 @@ fn refit_risk(h: MatRef<'_, f64>, idx: &[usize], y: &[f64], lambda1: f64) -> Res
         .map(|i| (0..n).map(|j| kmat[(i, j)] * alpha[j]).sum())
         .collect();
     Ok((0..n).map(|i| 0.5 * (yhat[i] - y[i]).powi(2)).sum::<f64>() / nf)
-}
-
-/// Cholesky solve of a small SPD system.
-fn solve_spd(a: &Mat<f64>, b: &[f64]) -> Result<Vec<f64>> {
-    let n = b.len();
-    let mut l = vec![vec![0.0; n]; n];
-    for i in 0..n {
-        for j in 0..=i {
-            let s: f64 = a[(i, j)] - (0..j).map(|p| l[i][p] * l[j][p]).sum::<f64>();
-            if i == j {
-                ensure!(s > 0.0, "refit system not positive definite");
-                l[i][i] = s.sqrt();
-            } else {
-                l[i][j] = s / l[j][j];
-            }
-        }
-    }
-    let mut z = vec![0.0; n];
-    for i in 0..n {
-        z[i] = (b[i] - (0..i).map(|p| l[i][p] * z[p]).sum::<f64>()) / l[i][i];
-    }
-    let mut x = vec![0.0; n];
-    for i in (0..n).rev() {
-        x[i] = (z[i] - (i + 1..n).map(|p| l[p][i] * x[p]).sum::<f64>()) / l[i][i];
-    }
-    Ok(x)
 }
 
 /// Draw an index from the cumulative distribution `cdf` (last entry 1).

@@ -27,23 +27,34 @@ pub fn claim() -> Claim {
         info: ClaimInfo {
             id: "C17",
             title: "KKT at a GD stationary point",
-            measures: "largest weight/output KKT residual of the deep program (math.md §4.4) at GD stationary points of DNNs (L = 2, 3; q = 2, λ = 0.01), with the backward features G as consistency multipliers and the residual r as output multiplier; the density condition on the support (spread of E_ℓ over the particles) and off it (fresh candidates), and the certified bound from these multipliers, are reported",
-            rule: "every run reaches stationarity s(θ) = ‖prox-GD step − θ‖∞/η ≤ 1e-7 (GD with the kink of |W| soft-thresholded; 1e-7 is above the double-precision floor √(2ε|J|/η) ≈ 3e-8 of a descent method at a degenerate stationary point), and there the weight and output KKT residuals are ≤ 1e-7 (they equal the weights' and output's GD velocities, which vanish at a stationary point); the density condition is not implied by GD stationarity and is not asserted",
+            measures: "largest ratio, over runs, of the stationarity s and the weight/output KKT residual to the run's floating-point floor; the residuals are of the deep program (math.md §4.4) at GD stationary points of DNNs (L = 2, 3; q = 2, λ = 0.01), with the backward features G as consistency multipliers and the residual r as output multiplier; the density condition on the support (spread of E_ℓ over the particles) and off it (fresh candidates), and the certified bound from these multipliers, are reported",
+            rule: "every run reaches stationarity s(θ) = ‖prox-GD step − θ‖∞/η (GD with the kink of |W| soft-thresholded) at or below its floating-point floor m√(2γ_K|J|/η) (a descent step lowers J by ≥ ηs²/m², visible only above twice J's rounding bound γ_K|J|, K = #parameters + N·m·L summands), and there the weight and output KKT residuals (they equal the weights' and output's GD velocities) are below the same floor: value = max(s, residuals)/floor ≤ 1; the density condition is not implied by GD stationarity and is not asserted",
         },
         run,
     }
 }
 
-/// Stationarity reachable in double precision: a descent method resolves a change of $J$ only above
-/// $\sim\epsilon|J|$, and a step of size $\eta s$ changes $J$ by $\sim\eta s^2$, so $s$ is driven down to
-/// $\sqrt{2\epsilon|J|/\eta}\approx3\cdot10^{-8}$ ($|J|\approx0.1$, $\eta = 0.05$) where the stationary point is degenerate
-/// (a flat direction, where Newton's method on the active face does not help either); non-degenerate
-/// stationary points are polished to rounding.
-const STAT_TOL: f64 = 1e-7;
 /// Proximal GD (with polishes) runs until this or its step budget: as stationary as it gets.
 const TARGET: f64 = 1e-13;
-/// The weight/output residuals equal the stationarity of the weights and output: the same tolerance.
-const KKT_TOL: f64 = 1e-7;
+
+/// The stationarity a descent method can reach in double precision on this instance, derived (not fitted):
+/// a step $\Delta\theta = \eta v$ along the scaled velocity $v$ lowers $J$ by
+/// $\eta(\|v_A\|^2/m + \|v_W\|^2/m^2 + \|v_v\|^2/m)\ge\eta s^2/m^2$ when the largest entry $s = \|v\|_\infty$ sits in $W$ (the worst
+/// block), and the method can only see a decrease larger than twice the rounding error $\delta J$ of one
+/// evaluation of $J$. $J$ is a sum of non-negative terms built from at most $K$ = (number of parameters)
+/// plus $N m L$ (the forward pass's products) floating-point summands, so $\delta J\le\gamma_K|J|$ with
+/// $\gamma_K = Ku/(1 - Ku)$, $u = 2^{-53}$ (the standard summation bound). Hence stationarity stalls at most at
+/// $$s_{\rm floor} = m\sqrt{2\gamma_K|J|/\eta},$$
+/// where the stationary point is degenerate (a flat direction, where Newton's method on the active face does
+/// not help); non-degenerate points are polished to rounding. The weight/output KKT residuals equal the
+/// stationarity of the weights and output, so they get the same tolerance.
+fn floating_point_floor(net: &nff_core::Network, n: usize, objective: f64, eta: f64) -> f64 {
+    let shape = net.shape();
+    let k = (shape.len() + n * shape.m * shape.depth) as f64;
+    let u = f64::EPSILON / 2.0;
+    let gamma = k * u / (1.0 - k * u);
+    shape.m as f64 * (2.0 * gamma * objective.abs() / eta).sqrt()
+}
 
 struct RunResult {
     name: String,
@@ -66,6 +77,8 @@ struct RunResult {
     /// Density values $E_\ell(j)$ per layer, particles first (at the final point).
     density: Vec<Vec<f64>>,
     m: usize,
+    /// The run's floating-point stationarity floor ([`floating_point_floor`]), its tolerance.
+    tol: f64,
 }
 
 fn one_run(depth: usize, m: usize, max_steps: usize, seed: u64) -> Result<RunResult> {
@@ -126,6 +139,7 @@ fn one_run(depth: usize, m: usize, max_steps: usize, seed: u64) -> Result<RunRes
         plain_trace,
         density,
         m,
+        tol: floating_point_floor(&net, data.n(), rep.objective, eta),
     })
 }
 
@@ -138,13 +152,14 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
         let (depth, seed) = cases[i];
         one_run(depth, m, max_steps, seed)
     })?;
+    // Value: the largest of s and the KKT residuals relative to the run's own floating-point floor.
     let value = runs
         .iter()
-        .map(|r| r.weight.max(r.output))
+        .map(|r| r.weight.max(r.output).max(r.stationarity) / r.tol)
         .fold(0.0, f64::max);
-    let passed = runs
-        .iter()
-        .all(|r| r.stationarity <= STAT_TOL && r.weight <= KKT_TOL && r.output <= KKT_TOL);
+    let threshold = 1.0;
+    let passed = value <= threshold;
+    let tol_min = runs.iter().map(|r| r.tol).fold(f64::INFINITY, f64::min);
 
     // Left: residuals along the runs of the first seed.
     let floor = 1e-17;
@@ -190,7 +205,10 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
         log_x: true,
         log_y: true,
         series,
-        hlines: vec![(format!("threshold {KKT_TOL:.0e}"), KKT_TOL)],
+        hlines: vec![(
+            format!("smallest floating-point floor (tolerance) {tol_min:.1e}"),
+            tol_min,
+        )],
     }
     .to_svg()?;
     // Right: the density function on and off the support at the stationary point of the first run.
@@ -231,7 +249,7 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
         .map(|r| {
             let plain_last = r.plain_trace.last().map(|p| p.1).unwrap_or(f64::NAN);
             format!(
-                "{}: s = {:.1e} after {} prox-GD steps{}, J = {:.6}, KKT weight {:.1e}, output {:.1e} (plain GD after {} steps: weight residual {plain_last:.1e}); {}/{} weights exactly 0; density spread on support [{}], off-support violation [{}]; certified bound from these multipliers {:.6} (J above it by {:.2}%)",
+                "{}: s = {:.1e} after {} prox-GD steps{}, J = {:.6}, KKT weight {:.1e}, output {:.1e}, floating-point floor {:.1e} (plain GD after {} steps: weight residual {plain_last:.1e}); {}/{} weights exactly 0; density spread on support [{}], off-support violation [{}]; certified bound from these multipliers {:.6} (J above it by {:.2}%)",
                 r.name,
                 r.stationarity,
                 r.steps,
@@ -243,6 +261,7 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
                 r.objective,
                 r.weight,
                 r.output,
+                r.tol,
                 r.plain_trace.last().map(|p| p.0 as usize).unwrap_or(0),
                 r.zero_weights,
                 r.n_weights,
@@ -256,9 +275,9 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
     Ok(Outcome {
         passed,
         value,
-        threshold: KKT_TOL,
+        threshold,
         detail: format!(
-            "{} runs (N = 8, m = {m}, q = 2, λ = 0.01, η = 0.05, min-norm start, 8 fresh candidates per layer); max weight/output KKT residual {value:.2e}; {}",
+            "{} runs (N = 8, m = {m}, q = 2, λ = 0.01, η = 0.05, min-norm start, 8 fresh candidates per layer); max of (s, weight and output KKT residuals) / the run's floating-point floor m√(2γ_K|J|/η) = {value:.2e}; {}",
             runs.len(),
             per_run.join("; ")
         ),

@@ -4,8 +4,15 @@
 //! is injective in the label $a$ when $X$ has full column rank). Injective with a Lipschitz inverse means
 //! $$\lambda_t = \min_{j\ne k}\frac{\|\mathbf z_{L,j}(t)-\mathbf z_{L,k}(t)\|}{\|\mathbf z_{1,j}(t)-\mathbf z_{1,k}(t)\|}$$
 //! bounded below, uniformly in $m$ (more particles probe the map more finely, so a map that folds shows
-//! $\lambda \to 0$ as $m$ grows). Also reported: the ratio of minimum particle distances
-//! $\min_{j\ne k}\|\mathbf z_{L,j}-\mathbf z_{L,k}\| / \min_{j\ne k}\|\mathbf z_{1,j}-\mathbf z_{1,k}\|$.
+//! $\lambda \to 0$ as $m$ grows). But a min over all $\sim m^2$ pairs is an extreme-value statistic that falls with
+//! $m$ even for a bi-Lipschitz map, so the measured value tracks a **fixed set of labels** instead: the
+//! first $m_0$ units, which have the same labels (first-layer weights) at every width (nff-core's coupled
+//! labels, checked here). On that fixed set the chord ratio
+//! $$\mu(m) = \min_t\min_{j\ne k < m_0}\frac{\|\mathbf z_{L,j}-\mathbf z_{L,k}\|}{\|\mathbf z_{1,j}-\mathbf z_{1,k}\|}$$
+//! converges as $m\to\infty$ (math.md §5, finite width → NFF, at $m^{-1/2}$) to the limit map's value on those
+//! labels: bounded below if the limit map is injective on them (slope → 0), $\propto m^{-1/2}$ if two of them
+//! merge (slope −1/2). See docs/claims/C20.md. Also reported: λ over all pairs and the ratio of minimum
+//! particle distances $\min_{j\ne k}\|\mathbf z_{L,j}-\mathbf z_{L,k}\| / \min_{j\ne k}\|\mathbf z_{1,j}-\mathbf z_{1,k}\|$.
 use super::flow_support::{fixed, network, tanh_problem};
 use super::stats::loglog_fit;
 use super::{sine, Claim, ClaimCtx, ClaimInfo, Outcome};
@@ -28,15 +35,18 @@ pub fn claim() -> Claim {
         info: ClaimInfo {
             id: "C20",
             title: "label→feature maps stay injective (ResNet)",
-            measures: "log-log slope against m (geometric mean over seeds) of the min over training of min_{j≠k}‖z_L,j − z_L,k‖ / min_{j≠k}‖z_1,j − z_1,k‖, along unregularized GD of a ResNet (L = 3, tanh, N = 8, d = 3, zero start, η = 0.2, t ≤ 100 quick / 300 full); also λ = min over pairs of ‖z_L,j − z_L,k‖/‖z_1,j − z_1,k‖, the map's lower Lipschitz constant on the particles",
-            rule: "λ > 0 at every recorded time, width and seed (no particles merge), and the min-distance ratio bounded below uniformly in m: slope ≥ -0.15 (a map that folds, or merging particles, make it fall like a power of m as the particles fill the support)",
+            measures: "log-log slope against m (geometric mean over seeds) of μ(m) = min over training of min over pairs j≠k of a FIXED set of m₀ = 16 labels (the first 16 units, the same labels at every width) of ‖z_L,j − z_L,k‖/‖z_1,j − z_1,k‖, along unregularized GD of a ResNet (L = 3, tanh, N = 8, d = 3, zero start, η = 0.2, t ≤ 100 quick / 300 full); secondary: the all-pairs λ and min-distance ratio",
+            rule: "μ > 0 at every width and seed, and slope ≥ −1/4: μ(m) → the limit map's value on the fixed labels at rate m^(-1/2), so an injective limit map gives slope → 0 and two merging labels give μ ∝ m^(-1/2), slope −1/2; −1/4 is the midpoint (set before measuring)",
         },
         run,
     }
 }
 
-/// One probe: (t, λ_t, ratio of minimum distances).
-type Probe = (f64, f64, f64);
+/// One probe: (t, λ_t, ratio of minimum distances, μ_t on the fixed set).
+type Probe = (f64, f64, f64, f64);
+
+/// The size of the fixed set of labels (the first `M0` units of every width).
+const M0: usize = 16;
 
 /// $\lambda$ and the ratio of minimum distances of the columns of $Z_1$, $Z_L$ ($N\times m$).
 fn injectivity(z1: MatRef<'_, f64>, zl: MatRef<'_, f64>) -> (f64, f64) {
@@ -72,9 +82,11 @@ impl InjectivityProbe {
     fn probe(&mut self, info: &StepInfo<'_>) -> nff_flow::Result<ObserverAction> {
         let net = Params::from_vec(self.shape, info.state.to_vec())?;
         self.problem.forward_into(&net, &mut self.ws, Par::Seq);
-        let (lambda, ratio) = injectivity(self.ws.z(0), self.ws.z(self.shape.depth - 1));
+        let (z1, zl) = (self.ws.z(0), self.ws.z(self.shape.depth - 1));
+        let (lambda, ratio) = injectivity(z1, zl);
+        let (mu, _) = injectivity(z1.subcols(0, M0), zl.subcols(0, M0));
         if let Ok(mut out) = self.out.lock() {
-            out.push((info.t, lambda, ratio));
+            out.push((info.t, lambda, ratio, mu));
         }
         Ok(ObserverAction::Continue)
     }
@@ -95,16 +107,20 @@ impl Observer for InjectivityProbe {
 /// GD step: the flow's stiffest rate stays below 2/η (checked: a diverging run ends with an error).
 const ETA: f64 = 0.2;
 
-/// A width's run: probes along training, final risk, final $Z_1$ and $Z_L$.
+/// A width's run: probes along training, final risk, final $Z_1$ and $Z_L$, the fixed set's initial
+/// labels (the first $m_0$ columns of $A(0)$).
 struct Trained {
     probes: Vec<Probe>,
     risk: f64,
     z1: Mat<f64>,
     zl: Mat<f64>,
+    labels: Mat<f64>,
 }
 
 fn train(problem: &Problem, m: usize, seed: u64, t_final: f64) -> Result<Trained> {
+    ensure!(m >= M0, "width {m} below the fixed set's size {M0}");
     let net = network(&problem.data, Arch::ResNet, m, 3, &Init::zero(), seed)?;
+    let labels = net.a().subcols(0, M0).to_owned();
     let shape = net.shape();
     let field = WeightFlow::new(problem.clone(), shape, Par::Seq)?;
     let y0 = field.initial_state(&net)?;
@@ -134,20 +150,22 @@ fn train(problem: &Problem, m: usize, seed: u64, t_final: f64) -> Result<Trained
     let risk = problem.forward_into(&fin, &mut ws, Par::Seq);
     let (z1, zl) = (ws.z(0).to_owned(), ws.z(shape.depth - 1).to_owned());
     let (lambda, ratio) = injectivity(z1.as_ref(), zl.as_ref());
+    let (mu, _) = injectivity(z1.as_ref().subcols(0, M0), zl.as_ref().subcols(0, M0));
     let mut probes = std::mem::take(&mut *out.lock().map_err(|_| anyhow!("probe lock poisoned"))?);
-    probes.push((report.t, lambda, ratio));
+    probes.push((report.t, lambda, ratio, mu));
     Ok(Trained {
         probes,
         risk,
         z1,
         zl,
+        labels,
     })
 }
 
 fn run(ctx: &ClaimCtx) -> Result<Outcome> {
     let data = sine(8, 3, ctx.seed)?;
     let problem = tanh_problem(&data)?;
-    let widths: Vec<usize> = ctx.size.pick(vec![16, 64, 256], vec![32, 128, 512]);
+    let widths: Vec<usize> = ctx.size.pick(vec![16, 64, 256], vec![16, 64, 256, 1024]);
     let n_seeds = ctx.size.pick(3, 4) as u64;
     let t_final = ctx.size.pick(100.0, 300.0);
     let jobs: Vec<(usize, u64)> = widths
@@ -158,10 +176,28 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
         .par_iter()
         .map(|&(m, seed)| train(&problem, m, seed, t_final))
         .collect::<Result<_>>()?;
+    let largest_m = widths[widths.len() - 1];
+    // The run of (width, seed).
+    let find = |m: usize, seed: u64| -> Result<&Trained> {
+        jobs.iter()
+            .zip(&runs)
+            .find(|(j, _)| j.0 == m && j.1 == seed)
+            .map(|(_, r)| r)
+            .ok_or_else(|| anyhow!("no run for width {m}, seed {seed}"))
+    };
+    let seeds: Vec<u64> = (0..n_seeds).map(|k| ctx.seed * 1000 + k).collect();
+    // The premise: the fixed set has the same labels at every width (bit for bit).
+    let mut shared = true;
+    for &seed in &seeds {
+        let base = &find(widths[0], seed)?.labels;
+        for &m in &widths[1..] {
+            shared &= find(m, seed)?.labels == *base;
+        }
+    }
     let min_over_time = |r: &Trained, f: fn(&Probe) -> f64| -> f64 {
         r.probes.iter().map(f).fold(f64::INFINITY, f64::min)
     };
-    // Per width: the geometric mean over seeds of min_t λ_t (and of the min-distance ratio).
+    // Per width: the geometric mean over seeds.
     let per_width = |f: &dyn Fn(&Trained) -> f64| -> Vec<f64> {
         widths
             .iter()
@@ -176,19 +212,43 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
             })
             .collect()
     };
+    let mu_min = per_width(&|r| min_over_time(r, |p| p.3));
     let lam_min = per_width(&|r| min_over_time(r, |p| p.1));
     let ratio_min = per_width(&|r| min_over_time(r, |p| p.2));
-    let lam_end = per_width(&|r| r.probes.last().map_or(f64::NAN, |x| x.1));
-    let all_lam: Vec<f64> = runs.iter().map(|r| min_over_time(r, |p| p.1)).collect();
     let risks = per_width(&|r| r.risk);
-    // The largest network of the first seed, its final map sampled by its first m' units: how λ falls
-    // as one fixed map is sampled more densely (the extreme-value effect).
-    let largest = jobs
-        .iter()
-        .zip(&runs)
-        .find(|(j, _)| j.0 == widths[widths.len() - 1])
-        .map(|(_, r)| r)
-        .ok_or_else(|| anyhow!("no runs"))?;
+    let all_mu: Vec<f64> = runs.iter().map(|r| min_over_time(r, |p| p.3)).collect();
+    let xs: Vec<f64> = widths.iter().map(|&m| m as f64).collect();
+    // Per seed: μ against m and its slope.
+    let mut seed_slopes = Vec::new();
+    for &seed in &seeds {
+        let v: Vec<f64> = widths
+            .iter()
+            .map(|&m| find(m, seed).map(|r| min_over_time(r, |p| p.3)))
+            .collect::<Result<_>>()?;
+        seed_slopes.push(loglog_fit(&xs, &v).0);
+    }
+    // The fixed set follows a common limit: max_j ‖z_L,j(T) at width m − at the largest width‖, mean over
+    // seeds, for every width below the largest.
+    let mut conv = Vec::new();
+    for &m in &widths[..widths.len() - 1] {
+        let mut acc = 0.0;
+        for &seed in &seeds {
+            let (a, b) = (&find(m, seed)?.zl, &find(largest_m, seed)?.zl);
+            let worst = (0..M0)
+                .map(|j| {
+                    (0..a.nrows())
+                        .map(|i| (a[(i, j)] - b[(i, j)]).powi(2))
+                        .sum::<f64>()
+                        .sqrt()
+                })
+                .fold(0.0, f64::max);
+            acc += worst;
+        }
+        conv.push(acc / n_seeds as f64);
+    }
+    // The largest network of the first seed, its final map sampled by its first m' units: how the
+    // all-pairs λ falls as one fixed map is sampled more densely (the extreme-value effect).
+    let largest = find(largest_m, seeds[0])?;
     let lam_sub: Vec<f64> = widths
         .iter()
         .map(|&m| {
@@ -199,54 +259,51 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
             .0
         })
         .collect();
-    let xs: Vec<f64> = widths.iter().map(|&m| m as f64).collect();
-    let (slope_lambda, c_lambda) = loglog_fit(&xs, &lam_min);
-    let (slope, _) = loglog_fit(&xs, &ratio_min);
-    let positive = all_lam.iter().all(|&l| l.is_finite() && l > 0.0);
-    let threshold = -0.15;
-    let passed = positive && slope >= threshold;
+    let (slope, c_mu) = loglog_fit(&xs, &mu_min);
+    let (slope_lambda, _) = loglog_fit(&xs, &lam_min);
+    let (slope_ratio, _) = loglog_fit(&xs, &ratio_min);
+    let positive = all_mu.iter().all(|&l| l.is_finite() && l > 0.0);
+    let threshold = -0.25;
+    let passed = shared && positive && slope >= threshold;
     let pts =
         |v: &[f64]| -> Vec<(f64, f64)> { xs.iter().copied().zip(v.iter().copied()).collect() };
-    let per_run_ratio: Vec<(f64, f64)> = jobs
+    let per_run_mu: Vec<(f64, f64)> = jobs
         .iter()
-        .zip(&runs)
-        .map(|(j, r)| (j.0 as f64, min_over_time(r, |p| p.2)))
-        .collect();
-    let per_run_lambda: Vec<(f64, f64)> = jobs
-        .iter()
-        .zip(&all_lam)
+        .zip(&all_mu)
         .map(|(j, &l)| (j.0 as f64, l))
         .collect();
+    let mu0 = (c_mu + slope * xs[0].ln()).exp();
     let series = vec![
         Series::line_points(
-            format!("min-distance ratio (min over t, geo. mean), slope {slope:.2}"),
-            pts(&ratio_min),
+            format!("μ: fixed {M0} labels (min over t, geo. mean), slope {slope:.2}"),
+            pts(&mu_min),
         ),
-        Series::points("min-distance ratio per run", per_run_ratio),
+        Series::points("μ per run", per_run_mu),
+        Series::line(
+            "m^(-1/2) from μ's fit at the smallest m (merging labels)",
+            xs.iter()
+                .map(|&m| (m, mu0 * (m / xs[0]).powf(-0.5)))
+                .collect(),
+        ),
         Series::line_points(
-            format!("λ = min pairwise ratio (min over t, geo. mean), slope {slope_lambda:.2}"),
+            format!("secondary: λ over all pairs (geo. mean), slope {slope_lambda:.2}"),
             pts(&lam_min),
         ),
-        Series::points("λ per run", per_run_lambda),
-        Series::line_points("λ of one final map, subsampled to m units", pts(&lam_sub)),
-        Series::line(
-            "m^(-1/2) through the λ fit's start",
-            xs.iter()
-                .map(|&m| {
-                    (
-                        m,
-                        (c_lambda + slope_lambda * xs[0].ln()).exp() * (m / xs[0]).powf(-0.5),
-                    )
-                })
-                .collect(),
+        Series::line_points(
+            format!("secondary: min-distance ratio, all pairs, slope {slope_ratio:.2}"),
+            pts(&ratio_min),
+        ),
+        Series::line_points(
+            "secondary: λ of one final map, first m units",
+            pts(&lam_sub),
         ),
     ];
     let figure = LinePlot {
         title: format!(
-            "C20: injectivity of Z_1 → Z_L over ResNet training (GD η = {ETA}, t ≤ {t_final}) vs width"
+            "C20: Z_1 → Z_L chord ratios over ResNet training (GD η = {ETA}, t ≤ {t_final}) vs width"
         ),
         x_label: "width m".into(),
-        y_label: "ratio in Z_L relative to Z_1 (1 at the start)".into(),
+        y_label: "chord ratio in Z_L relative to Z_1 (1 at the start)".into(),
         log_x: true,
         log_y: true,
         series,
@@ -258,11 +315,14 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
         value: slope,
         threshold,
         detail: format!(
-            "widths {widths:?}, {n_seeds} seeds, t ≤ {t_final}: min over t of min-distance ratio (geometric mean over seeds) {} — slope {slope:.3}; min over t of λ {} — slope {slope_lambda:.3} (per run {}); λ at the end {}; the first seed's largest network's final map sampled by its first {widths:?} units: λ {}; final risk {}",
-            fixed(&ratio_min, 4),
+            "widths {widths:?}, {n_seeds} seeds, t ≤ {t_final}; fixed set = first {M0} units, labels shared across widths (bit for bit): {shared}. μ (min over t and over the fixed pairs, geometric mean over seeds) {} — slope {slope:.3} (per seed {}; per run {}). The fixed set's final z_L vs width {largest_m}: mean max distance {} for widths {:?}. Secondary, all pairs: λ {} — slope {slope_lambda:.3}; min-distance ratio {} — slope {slope_ratio:.3}; the first seed's width-{largest_m} final map on its first {widths:?} units: λ {}. Final risk {}",
+            fixed(&mu_min, 4),
+            fixed(&seed_slopes, 3),
+            fixed(&all_mu, 3),
+            super::flow_support::sci(&conv, 2),
+            &widths[..widths.len() - 1],
             fixed(&lam_min, 4),
-            fixed(&all_lam, 3),
-            fixed(&lam_end, 4),
+            fixed(&ratio_min, 4),
             fixed(&lam_sub, 4),
             super::flow_support::sci(&risks, 2)
         ),

@@ -575,15 +575,7 @@ pub fn par_map<T: Send>(n: usize, f: impl Fn(usize) -> Result<T> + Sync + Send) 
     (0..n).into_par_iter().map(f).collect()
 }
 
-/// Two SVG figures (as rendered by [`crate::plot`], 720 × 440 each) side by side in one SVG document.
+/// Two SVG figures side by side in one SVG document ([`crate::plot::side_by_side`]).
 pub fn side_by_side(left: &str, right: &str) -> String {
-    let body = |s: &str, x: u32| -> String {
-        let s = s.find("<svg").map(|i| &s[i..]).unwrap_or(s);
-        s.replacen("<svg", &format!("<svg x=\"{x}\" y=\"0\""), 1)
-    };
-    format!(
-        "<svg width=\"1440\" height=\"440\" viewBox=\"0 0 1440 440\" xmlns=\"http://www.w3.org/2000/svg\">\n{}\n{}\n</svg>\n",
-        body(left, 0),
-        body(right, 720)
-    )
+    crate::plot::side_by_side(left, right)
 }

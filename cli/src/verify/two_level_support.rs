@@ -13,7 +13,7 @@
 //!
 //! Runs are small (N ≤ 40, m ≤ a few hundred), so every GEMM runs with `Par::Seq` and parallelism
 //! goes over independent jobs.
-use anyhow::{bail, Result};
+use anyhow::{bail, ensure, Result};
 use faer::{Mat, MatRef, Par};
 use nff_core::init::{init_network, Init};
 use nff_core::network::Workspace;
@@ -110,41 +110,17 @@ pub fn langevin(
     Ok(Params::from_vec(net.shape(), y)?)
 }
 
-/// Noisy GD with a temperature decreasing geometrically from `tau0` to `tau1` in `stages` equal stages of
-/// `steps / stages` steps (each stage its own noise stream), then `polish` steps of plain GD.
-#[allow(clippy::too_many_arguments)]
-pub fn annealed_langevin(
-    problem: &Problem,
-    net: &Network,
-    eta: f64,
-    tau0: f64,
-    tau1: f64,
-    steps: usize,
-    stages: usize,
-    polish: usize,
-    seed: u64,
-) -> Result<Network> {
-    let mut cur = net.clone();
-    let per = steps / stages.max(1);
-    for k in 0..stages {
-        let frac = if stages > 1 {
-            k as f64 / (stages - 1) as f64
-        } else {
-            0.0
-        };
-        let tau = tau0 * (tau1 / tau0).powf(frac);
-        cur = langevin(
-            problem,
-            &cur,
-            eta,
-            tau,
-            per,
-            seed.wrapping_mul(1000).wrapping_add(k as u64),
-            0,
-            |_, _| Ok(()),
-        )?;
-    }
-    gd(problem, &cur, eta, polish)
+/// The predictions $\hat{\mathbf y}$ on the data and the residual $\mathbf r$ ($r^i = (\hat y^i - y^i)/N$, squared loss).
+pub fn prediction(problem: &Problem, net: &Network) -> (Vec<f64>, Vec<f64>) {
+    let mut ws = Workspace::new(net.shape(), problem.n());
+    problem.forward_into(net, &mut ws, Par::Seq);
+    let n = problem.n() as f64;
+    let yhat =
+        ws.r.iter()
+            .zip(problem.data.y.iter())
+            .map(|(r, y)| y + n * r)
+            .collect();
+    (yhat, ws.r.clone())
 }
 
 /// The residual $\mathbf r$ ($r^i = (\hat y^i - y^i)/N$ for the squared loss) and the objective $J$.
@@ -248,6 +224,85 @@ pub struct CertificateSummary {
     pub particles: Vec<(f64, f64)>,
     /// $(\lambda_2 r_\theta, s^2/2\lambda_1)$ of the fresh points.
     pub fresh: Vec<(f64, f64)>,
+}
+
+impl CertificateSummary {
+    /// C10's certificate defect: the larger of the relative spread and the relative violation.
+    pub fn defect(&self) -> f64 {
+        self.rel_spread.max(self.rel_violation)
+    }
+}
+
+/// The common setup of the certificate claims C10 and C24: the `sine` data ($N = 10$, $d = 1$ + bias) of
+/// `data_seed`, $\lambda_1 = \lambda_2 = 0.1$, GD step $\eta = 0.5$, and fresh test points for the certificate
+/// (Gaussian $\mathcal N(0, 9I)$ samples, 5 000 quick / 20 000 full, plus a 41² / 81² grid on $[-4, 4]^2$, stream `tag`).
+pub struct CertificateSetup {
+    /// The data.
+    pub data: Dataset,
+    /// The problem of [`problem`].
+    pub pb: Problem,
+    /// Fresh θ's ($K\times 2$).
+    pub fresh: Mat<f64>,
+    /// $\lambda_1$.
+    pub lambda1: f64,
+    /// $\lambda_2$.
+    pub lambda2: f64,
+    /// GD step.
+    pub eta: f64,
+}
+
+/// [`CertificateSetup`] for a claim.
+pub fn certificate_setup(
+    ctx: &super::ClaimCtx,
+    data_seed: u64,
+    tag: &str,
+) -> Result<CertificateSetup> {
+    let data = sine_with_bias(10, 1, data_seed)?;
+    let (lambda1, lambda2, eta) = (0.1, 0.1, 0.5);
+    let pb = problem(&data, lambda1, lambda2)?;
+    let fresh = fresh_thetas(
+        ctx.size.pick(5000, 20_000),
+        3.0,
+        ctx.size.pick(41, 81),
+        4.0,
+        ctx.seed,
+        tag,
+    )?;
+    Ok(CertificateSetup {
+        data,
+        pb,
+        fresh,
+        lambda1,
+        lambda2,
+        eta,
+    })
+}
+
+/// Solve the small SPD system $A\mathbf x = \mathbf b$ by Cholesky (used by C9's ridge and C11's refit); errors if
+/// $A$ is not numerically positive definite.
+pub fn solve_spd(a: &Mat<f64>, b: &[f64]) -> Result<Vec<f64>> {
+    let n = b.len();
+    let mut l = vec![vec![0.0; n]; n];
+    for i in 0..n {
+        for j in 0..=i {
+            let s: f64 = a[(i, j)] - (0..j).map(|p| l[i][p] * l[j][p]).sum::<f64>();
+            if i == j {
+                ensure!(s > 0.0, "linear system not positive definite");
+                l[i][i] = s.sqrt();
+            } else {
+                l[i][j] = s / l[j][j];
+            }
+        }
+    }
+    let mut z = vec![0.0; n];
+    for i in 0..n {
+        z[i] = (b[i] - (0..i).map(|p| l[i][p] * z[p]).sum::<f64>()) / l[i][i];
+    }
+    let mut x = vec![0.0; n];
+    for i in (0..n).rev() {
+        x[i] = (z[i] - (i + 1..n).map(|p| l[p][i] * x[p]).sum::<f64>()) / l[i][i];
+    }
+    Ok(x)
 }
 
 /// [`CertificateSummary`] of `net` for the problem of [`problem`] with strengths λ₁, λ₂.
