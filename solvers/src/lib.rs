@@ -75,6 +75,6 @@ pub use error::{Result, SolverError};
 pub use kkt::{gd_kkt, GdKktReport};
 pub use lbfgs::{LbfgsOptions, LbfgsReport, Termination};
 pub use two_level::{
-    minimize_over_simplex, TwoLevelConfig, TwoLevelDiagnostics, TwoLevelKkt, TwoLevelOptions,
-    TwoLevelProgram, TwoLevelSolution,
+    minimize_over_simplex, IpmCertificate, IpmStep, TwoLevelConfig, TwoLevelDiagnostics,
+    TwoLevelIpm, TwoLevelKkt, TwoLevelOptions, TwoLevelProgram, TwoLevelSolution,
 };

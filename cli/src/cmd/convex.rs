@@ -60,6 +60,9 @@ pub struct ConvexArgs {
     /// τ ≥ 0 (entropy).
     #[arg(long)]
     pub tau: Option<f64>,
+    /// Two-level: target certified relative gap (P − D)/|P| (default 1e-11).
+    #[arg(long)]
+    pub tol_gap: Option<f64>,
     /// Deep: a trained DNN state whose particles seed the candidate sets.
     #[arg(long)]
     pub init: Option<PathBuf>,
@@ -164,7 +167,13 @@ fn two_level(
     };
     let program = TwoLevelProgram::new(&data, activation, loss, theta.as_ref(), &rho0, config)?;
     let out = OutputDir::create(&out_path)?;
-    let sol = program.solve(&TwoLevelOptions::default())?;
+    let defaults = TwoLevelOptions::default();
+    let options = TwoLevelOptions {
+        tol_gap: pick(args.tol_gap, cfg, "tol_gap", defaults.tol_gap)?,
+        threads: ctx.threads,
+        ..defaults
+    };
+    let sol = program.solve(&options)?;
     let k = rho0.len();
     let mut npz = NpzWriter::create(out.path("solution.npz"))?;
     npz.add_matrix("theta", theta.as_ref())?;
@@ -179,6 +188,7 @@ fn two_level(
     summary["config"] = serde_json::json!({
         "problem": "two-level", "data": data_s, "n": data.n(), "d": d, "bias": bias,
         "candidates": source, "k": k, "activation": activation, "loss": loss, "strengths": config,
+        "tol_gap": options.tol_gap,
     });
     summary["objective"] = sol.objective.into();
     summary["gap"] = sol.gap.into();
