@@ -449,6 +449,42 @@ fn verify_values_do_not_depend_on_the_thread_count() {
     assert_eq!(one, two);
 }
 
+/// A failed claim is a finding, not an error: the exit status is 0 unless `--strict`, which exits 1
+/// exactly when `claims.json` records a failure (C23 is cheap and its deep part is expected to fail;
+/// the test holds either way).
+#[test]
+fn verify_exit_status_follows_strict() {
+    let d = tmp();
+    for (i, strict) in [false, true].into_iter().enumerate() {
+        let out = d.path().join(format!("s{i}"));
+        let mut args = vec![
+            "verify",
+            "--quick",
+            "--only",
+            "C23,C21",
+            "--quiet",
+            "--out",
+            s(&out),
+        ];
+        if strict {
+            args.push("--strict");
+        }
+        let o = nff(&args);
+        let claims: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("claims.json")).unwrap())
+                .unwrap();
+        let all_passed = claims
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["passed"].as_bool().unwrap());
+        assert_eq!(o.status.success(), !strict || all_passed, "{}", stderr(&o));
+        if !all_passed {
+            assert!(stderr(&o).contains("failed: C23"), "{}", stderr(&o));
+        }
+    }
+}
+
 /// `nff flow --integrator euler --dt η` is `nff train --eta η`, bit for bit.
 #[test]
 fn flow_euler_equals_train_bit_for_bit() {
