@@ -15,7 +15,8 @@ The instance (the K = 4096, N = 64 instance of issue 4): x_i ~ N(0, 1), y_i = si
 H_ik = tanh(theta_k . x_i). The program, in w = rho0 * u_tilde and rho on the simplex:
     P(w, rho) = (1/2N) |H w - y|^2 + lambda1 sum_k w_k^2 / (2 rho_k) + lambda2 sum_k rho_k |theta_k|^2 / 2
                 + tau sum_k rho_k log(rho_k / rho0_k).
-Cases: tau = 0 (lambda1 = 0.01, lambda2 = 0: the `nff convex` defaults), tau = 0 with lambda2 = 0.01, and tau = 0.01.
+Cases (--cases): tau = 0 (lambda1 = 0.01, lambda2 = 0: the `nff convex` defaults), tau = 0 with lambda2 = 0.01,
+tau = 0.01 and tau = 0.1 (lambda1 = 0.01, lambda2 = 0).
 
 Every tool's answer is certified the same way, by this script: the primal value P at its (w, rho) (put on the
 simplex) and the Fenchel dual D(p) = -F*(p) - g*(H^T p) at p = r(Hw) (and at nff's own dual point for nff), with
@@ -54,6 +55,11 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "RA
                "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
+# --cases name -> (lambda1, lambda2, tau)
+CASES = {"tau=0": (0.01, 0.0, 0.0), "tau=0/l2=0.01": (0.01, 0.01, 0.0), "tau=0.01": (0.01, 0.0, 0.01),
+         "tau=0.1": (0.01, 0.0, 0.1)}
+
+
 def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=1)
@@ -64,6 +70,8 @@ def parse_args():
                     help="the nff binary (default target/release/nff; CARGO_TARGET_DIR is honoured)")
     ap.add_argument("--repeat", type=int, default=3, help="timing repetitions (the minimum is reported)")
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--cases", default=",".join(CASES),
+                    help=f"comma-separated cases to run, among {', '.join(CASES)} (default: all)")
     return ap.parse_args()
 
 
@@ -353,7 +361,11 @@ def main():
         else:
             raise SystemExit(f"nff binary not found at {args.nff}: run `cargo build --release -p nff-cli` or pass --nff")
     X, y, theta, rho0 = instance(args.k_per_axis, args.n, args.seed)
-    cases = [("tau=0, l2=0", 0.01, 0.0, 0.0), ("tau=0, l2=0.01", 0.01, 0.01, 0.0), ("tau=0.01", 0.01, 0.0, 0.01)]
+    names = [c.strip() for c in args.cases.split(",") if c.strip()]
+    unknown = [c for c in names if c not in CASES]
+    if unknown:
+        raise SystemExit(f"unknown case(s) {unknown}: choose among {list(CASES)}")
+    cases = [(c, *CASES[c]) for c in names]
     print(f"K = {len(theta)}, N = {args.n}, threads = {args.threads}, best of {args.repeat}; "
           f"times in seconds; rel gap = certified (P - D)/|P| computed by this script")
     results = []

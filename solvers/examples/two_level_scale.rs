@@ -44,7 +44,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         tol_gap,
         ..Default::default()
     };
-    let sol = prog.solve(&opts)?;
+    let mut sol = prog.solve(&opts)?;
+    // NFF_REPEAT=R: solve R times more and report the fastest (the machine may be shared).
+    let repeat: usize = std::env::var("NFF_REPEAT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    for _ in 0..repeat {
+        let again = prog.solve(&opts)?;
+        if again.seconds < sol.seconds {
+            sol = again;
+        }
+    }
     println!(
         "K={} N={} {cfg:?} {loss}: P={:.12e} D={:.12e} rel_gap={:.2e} it={} {:?} supp={} t={:.4}s",
         theta.nrows(),

@@ -150,3 +150,137 @@ pub fn weighted_gram(h: MatRef<'_, f64>, c: &[f64], par: Par) -> Mat<f64> {
     }
     out
 }
+
+/// $\mathbf y = H\,\mathrm{diag}(c)\,H^\top\mathbf v$ ($4NK$ flops; `t` is scratch of length $K$) — the Hessian–vector product
+/// of the two-level dual Newton–CG. Runs over blocks of columns small enough to stay in cache between the
+/// two products $H_B^\top\mathbf v$ and $H_B(c_B\circ\cdot)$ (each column of $H$ is read from memory once).
+pub fn weighted_gram_matvec(
+    h: MatRef<'_, f64>,
+    c: &[f64],
+    v: &[f64],
+    y: &mut [f64],
+    t: &mut [f64],
+) {
+    let (n, k) = (h.nrows(), h.ncols());
+    assert_eq!(c.len(), k, "one weight per column");
+    assert_eq!(
+        t.len(),
+        k,
+        "weighted_gram_matvec: scratch has the wrong length"
+    );
+    assert_eq!(v.len(), n, "weighted_gram_matvec: v has the wrong length");
+    assert_eq!(y.len(), n, "weighted_gram_matvec: y has the wrong length");
+    // About 128 KiB of H per block.
+    let block = (16384 / n.max(1)).clamp(16, k.max(16));
+    let mut accum = faer::Accum::Replace;
+    let mut start = 0;
+    while start < k {
+        let len = block.min(k - start);
+        let hb = h.subcols(start, len);
+        let tb = &mut t[start..start + len];
+        matvec_t(hb, v, tb);
+        for (tj, cj) in tb.iter_mut().zip(&c[start..start + len]) {
+            *tj *= cj;
+        }
+        faer::linalg::matmul::matmul(
+            faer::ColMut::from_slice_mut(y),
+            accum,
+            hb,
+            faer::ColRef::from_slice(tb),
+            1.0,
+            Par::Seq,
+        );
+        accum = faer::Accum::Add;
+        start += len;
+    }
+    if k == 0 {
+        y.fill(0.0);
+    }
+}
+
+/// [`weighted_gram`] for $c\ge0$-or-any weights, accumulated over blocks of at most `buf.ncols()` kept columns:
+/// each block of $H\,\mathrm{diag}(c)$ is formed in the reusable `buf` ($N\times B$, small enough to stay in cache)
+/// and added to the lower triangle of `out` ($N\times N$, overwritten, then mirrored). No allocation; the same
+/// column-dropping rule as [`weighted_gram`].
+pub fn weighted_gram_into(
+    h: MatRef<'_, f64>,
+    c: &[f64],
+    par: Par,
+    buf: &mut Mat<f64>,
+    out: &mut Mat<f64>,
+) {
+    use faer::linalg::matmul::triangular::{matmul, BlockStructure};
+    let (n, k) = (h.nrows(), h.ncols());
+    assert_eq!(k, c.len(), "one weight per column");
+    assert_eq!(
+        buf.nrows(),
+        n,
+        "weighted_gram_into: buffer has the wrong number of rows"
+    );
+    assert!(buf.ncols() > 0, "weighted_gram_into: empty buffer");
+    assert_eq!(
+        (out.nrows(), out.ncols()),
+        (n, n),
+        "weighted_gram_into: output is not N x N"
+    );
+    let cmax = c.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+    let bcap = buf.ncols();
+    let mut idx: Vec<usize> = Vec::with_capacity(bcap);
+    let mut accum = faer::Accum::Replace;
+    let mut kk = 0;
+    let mut flush = |idx: &mut Vec<usize>, buf: &mut Mat<f64>, accum: &mut faer::Accum| {
+        if idx.is_empty() {
+            return;
+        }
+        let m = idx.len();
+        let mut scaled = buf.as_mut().subcols_mut(0, m);
+        let plain;
+        // Columns of H for this block, scaled, in `scaled`; the unscaled columns are read from H directly when
+        // contiguous, else gathered.
+        let contiguous = idx[m - 1] - idx[0] + 1 == m;
+        for (j, &col) in idx.iter().enumerate() {
+            let src = h.col(col);
+            let cj = c[col];
+            for i in 0..n {
+                scaled[(i, j)] = src[i] * cj;
+            }
+        }
+        let rhs = if contiguous {
+            h.subcols(idx[0], m)
+        } else {
+            plain = Mat::from_fn(n, m, |i, j| h[(i, idx[j])]);
+            plain.as_ref()
+        };
+        matmul(
+            out.as_mut(),
+            BlockStructure::TriangularLower,
+            *accum,
+            scaled.as_ref(),
+            BlockStructure::Rectangular,
+            rhs.transpose(),
+            BlockStructure::Rectangular,
+            1.0,
+            par,
+        );
+        *accum = faer::Accum::Add;
+        idx.clear();
+    };
+    while kk < k {
+        if c[kk].abs() > 1e-15 * cmax {
+            idx.push(kk);
+            if idx.len() == bcap {
+                flush(&mut idx, buf, &mut accum);
+            }
+        }
+        kk += 1;
+    }
+    flush(&mut idx, buf, &mut accum);
+    if accum == faer::Accum::Replace {
+        out.fill(0.0);
+    }
+    for j in 0..n {
+        for i in 0..j {
+            out[(i, j)] = out[(j, i)];
+        }
+    }
+}

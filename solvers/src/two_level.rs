@@ -42,7 +42,9 @@
 //! recovered from the dual by the optimality relations above (then $P$ is evaluated exactly at the recovered
 //! feasible point and the gap is an honest certificate):
 //! - $\tau > 0$: $\min_{\mathbf p}\Phi(\mathbf p) = F^*(\mathbf p) + \tau\log\sum\rho_0e^{b/\tau}$ is smooth and convex; damped
-//!   Newton with backtracking. $\rho = \mathrm{softmax}(\log\rho_0 + b/\tau)$, $w = -\rho s/\lambda_1$.
+//!   Newton with backtracking from the best point of the ray $t\,\mathbf r(0)$, the Newton systems solved by conjugate
+//!   gradients preconditioned with the exact Hessian of an earlier iterate (refreshed only when CG slows down).
+//!   $\rho = \mathrm{softmax}(\log\rho_0 + b/\tau)$, $w = -\rho s/\lambda_1$.
 //! - $\tau = 0$: $\min_{\mathbf p,t} F^*(\mathbf p) + t$ s.t. $b_k(\mathbf p)\le t$ — a convex QCQP in $N+1$ variables, written as
 //!   a second-order-cone program and solved by a primal–dual interior-point method with Nesterov–Todd scaling and
 //!   Mehrotra's predictor–corrector ([`ipm`]); the cone multipliers are the primal point ($\rho_k = z_{k0} + z_{k1}$,
@@ -55,7 +57,7 @@
 use crate::conjugate::{conj_deriv, conj_interior, conj_second, risk_conjugate, xlogx};
 use crate::error::{ensure_finite, ensure_nonneg, Result, SolverError};
 use crate::lbfgs::Termination;
-use crate::linalg::{matvec, matvec_t, solve_spd, weighted_gram};
+use crate::linalg::{matvec, matvec_t, weighted_gram_into, weighted_gram_matvec, SpdFactor};
 use faer::{Mat, MatRef, Par};
 use nff_core::{Activation, Dataset, Loss, Network, Problem, Regularizer};
 use serde::Serialize;
@@ -553,7 +555,74 @@ impl TwoLevelProgram {
         Some((risk_conjugate(self.loss, p, &self.y), g, hd))
     }
 
-    /// $\tau > 0$: damped Newton on $\Phi(\mathbf p) = F^*(\mathbf p) + g^*(H^\top\mathbf p)$.
+    /// $\tau > 0$: the smooth dual at $\mathbf p$ into `ws`: $s = H^\top\mathbf p$, the Gibbs law $\rho$ (one exponential per
+    /// candidate) and $\Phi(\mathbf p) = F^*(\mathbf p) + \tau\log\sum\rho_0e^{b/\tau}$ ($+\infty$ outside the domain).
+    fn smooth_eval(&self, p: &[f64], ws: &mut SmoothWork) -> f64 {
+        let n = self.n() as f64;
+        if p.iter()
+            .zip(&self.y)
+            .any(|(&pi, &yi)| !conj_interior(self.loss, n * pi, yi))
+        {
+            return f64::INFINITY;
+        }
+        let fc = risk_conjugate(self.loss, p, &self.y);
+        if !fc.is_finite() {
+            return f64::INFINITY;
+        }
+        matvec_t(self.h.as_ref(), p, &mut ws.s);
+        self.gibbs(ws);
+        fc + self.cfg.tau * ws.lse
+    }
+
+    /// [`Self::smooth_eval`] with `ws.s` $= H^\top\mathbf p$ already in place.
+    fn smooth_eval_at(&self, p: &[f64], ws: &mut SmoothWork) -> f64 {
+        let n = self.n() as f64;
+        if p.iter()
+            .zip(&self.y)
+            .any(|(&pi, &yi)| !conj_interior(self.loss, n * pi, yi))
+        {
+            return f64::INFINITY;
+        }
+        let fc = risk_conjugate(self.loss, p, &self.y);
+        if !fc.is_finite() {
+            return f64::INFINITY;
+        }
+        self.gibbs(ws);
+        fc + self.cfg.tau * ws.lse
+    }
+
+    /// The Gibbs law $\rho = \mathrm{softmax}(\log\rho_0 + b/\tau)$ of `ws.s` into `ws.rho` and its log-normalizer into `ws.lse`.
+    fn gibbs(&self, ws: &mut SmoothWork) {
+        let (l1, tau) = (self.cfg.lambda1, self.cfg.tau);
+        let mut m = f64::NEG_INFINITY;
+        for ((e, sk), (ak, lr0)) in ws
+            .rho
+            .iter_mut()
+            .zip(&ws.s)
+            .zip(self.a.iter().zip(&self.log_rho0))
+        {
+            *e = lr0 + (sk * sk / (2.0 * l1) - ak) / tau;
+            m = m.max(*e);
+        }
+        let mut z = 0.0;
+        for e in ws.rho.iter_mut() {
+            *e = (*e - m).exp();
+            z += *e;
+        }
+        for r in ws.rho.iter_mut() {
+            *r /= z;
+        }
+        ws.lse = m + z.ln();
+    }
+
+    /// $\tau > 0$: Newton's method on $\Phi(\mathbf p) = F^*(\mathbf p) + g^*(H^\top\mathbf p)$ with backtracking.
+    ///
+    /// The Newton systems $\nabla^2\Phi\,\mathbf d = -\nabla\Phi$ are solved by conjugate gradients on Hessian–vector
+    /// products ($\nabla^2\Phi\mathbf v = \mathrm{diag}(\nabla^2F^*)\mathbf v + H(c\circ H^\top\mathbf v) - \bar{\mathbf g}\bar{\mathbf g}^\top\mathbf v/\tau$,
+    /// $4NK$ flops), preconditioned by the Cholesky factor of the exact Hessian at an earlier iterate (one weighted
+    /// Gram product, $N^2K$ flops, recomputed only when the stale factor needs more than [`REFRESH_CG`] CG
+    /// steps). The forcing term $\eta = \min(0.1, \sqrt{\|\nabla\Phi\|/\|\nabla\Phi_0\|})$ keeps the convergence
+    /// superlinear. The certificate (exact $P$ at the recovered feasible point, exact $D$) is evaluated at every iterate.
     #[allow(clippy::type_complexity)]
     fn solve_smooth_dual(
         &self,
@@ -571,66 +640,132 @@ impl TwoLevelProgram {
         let l1 = self.cfg.lambda1;
         let tau = self.cfg.tau;
         let par = par_for(opts.threads, 2.0 * (n * n * k) as f64);
-        let phi = |p: &[f64]| -> f64 {
-            let fc = risk_conjugate(self.loss, p, &self.y);
-            if !fc.is_finite()
-                || p.iter()
-                    .zip(&self.y)
-                    .any(|(&pi, &yi)| !conj_interior(self.loss, n as f64 * pi, yi))
-            {
-                return f64::INFINITY;
-            }
-            let (_, b) = self.s_b(p);
-            fc + self.g_conj(&b).0
+        let mut ws = SmoothWork {
+            s: vec![0.0; k],
+            rho: vec![0.0; k],
+            lse: 0.0,
         };
-        let mut p = self.p_start();
+        let mut trial = SmoothWork {
+            s: vec![0.0; k],
+            rho: vec![0.0; k],
+            lse: 0.0,
+        };
+        // Start on the ray t·r(0), t ∈ (0, 1], at the best of a geometric grid of scales: at t = 1 the Gibbs law
+        // is typically a near-point mass (small τ) and Newton's method would spend its first steps damped.
+        // H^T(t p) = t H^T p exactly for t a power of two: one product for the whole scan.
+        let p_ray = self.p_start();
+        let mut p = p_ray.clone();
+        let mut f0 = self.smooth_eval(&p, &mut ws);
+        if f0.is_finite() {
+            let s_ray = ws.s.clone();
+            let mut pt = vec![0.0; n];
+            let mut t = 1.0;
+            for _ in 0..START_SCALES {
+                t *= 0.5;
+                for i in 0..n {
+                    pt[i] = t * p_ray[i];
+                }
+                for (st, sr) in trial.s.iter_mut().zip(&s_ray) {
+                    *st = t * sr;
+                }
+                let ft = self.smooth_eval_at(&pt, &mut trial);
+                if ft < f0 {
+                    f0 = ft;
+                    std::mem::swap(&mut p, &mut pt);
+                    std::mem::swap(&mut ws, &mut trial);
+                } else if ft.is_finite() {
+                    break;
+                }
+            }
+        }
+        if !f0.is_finite() {
+            return Err(SolverError::numerical(
+                "two-level dual Newton",
+                "start point outside the domain of F*",
+            ));
+        }
+        let mut pn = vec![0.0; n];
+        let mut w = vec![0.0; k];
+        let mut coef = vec![0.0; k];
+        let mut tk = vec![0.0; k];
+        let mut gbar = vec![0.0; n];
+        let mut grad = vec![0.0; n];
+        let mut hd = vec![0.0; n];
+        let mut precond: Option<SpdFactor> = None;
+        // Blocks of about 64 KiB of H diag(c) for the Gram product (below the allocator's mmap threshold), and
+        // the Hessian.
+        let mut gram_buf = Mat::<f64>::zeros(n, (8192 / n.max(1)).clamp(8, k.max(8)));
+        let mut hess = Mat::<f64>::zeros(n, n);
+        let mut refresh = true;
+        let mut g0norm = f64::NAN;
         let mut termination = Termination::MaxIterations;
         let mut it = 0;
         let mut best: Option<(f64, Vec<f64>, Vec<f64>, Vec<f64>)> = None;
-        while it < opts.max_newton {
-            let (fc, gf, hd) = self.conj_grad_hess(&p).ok_or_else(|| {
-                SolverError::numerical("two-level dual Newton", "iterate left the domain of F*")
-            })?;
-            let (s, b) = self.s_b(&p);
-            let (gc, rho) = self.g_conj(&b);
-            let f0 = fc + gc;
-            let w: Vec<f64> = (0..k).map(|kk| -rho[kk] * s[kk] / l1).collect();
-            // Certificate at the recovered primal point.
-            let pval = self.objective(&w, &rho);
-            let gap = pval + f0;
-            if best.as_ref().is_none_or(|bst| gap < bst.0) {
-                best = Some((gap, w.clone(), rho.clone(), p.clone()));
+        let mut damped = false;
+        let mut certified;
+        let nf = n as f64;
+        loop {
+            // Certificate at the recovered primal point w = −ρs/λ₁ (Hw = −ḡ).
+            for kk in 0..k {
+                coef[kk] = ws.rho[kk] * ws.s[kk] / l1;
+                w[kk] = -coef[kk];
             }
-            if gap <= opts.tol_gap * pval.abs().max(f64::MIN_POSITIVE) {
-                termination = Termination::Converged;
-                break;
-            }
-            // Gradient and Hessian of Φ.
-            let mut grad = gf.clone();
-            let gbar: Vec<f64> = {
-                let coef: Vec<f64> = (0..k).map(|kk| rho[kk] * s[kk] / l1).collect();
-                let mut v = vec![0.0; n];
-                matvec(self.h.as_ref(), &coef, &mut v);
-                v
-            };
-            for i in 0..n {
-                grad[i] += gbar[i];
-            }
-            // ∇²Φ = diag(∇²F*) + H diag(ρ(1/λ₁ + s²/τλ₁²)) Hᵀ − ḡḡᵀ/τ (one weighted Gram product).
-            let coef: Vec<f64> = (0..k)
-                .map(|kk| rho[kk] * (1.0 / l1 + s[kk] * s[kk] / (tau * l1 * l1)))
-                .collect();
-            let mut hess = weighted_gram(self.h.as_ref(), &coef, par);
-            for j in 0..n {
-                hess[(j, j)] += hd[j];
-                for i in 0..n {
-                    hess[(i, j)] -= gbar[i] * gbar[j] / tau;
+            // After a damped step the iterate is still far from the optimum: the certificate is skipped there
+            // (it is evaluated at the start, after every full Newton step, and at the last iterate).
+            certified = it == 0 || !damped || it >= opts.max_newton;
+            if certified {
+                let pval = self.objective(&w, &ws.rho);
+                let gap = pval + f0;
+                if best.as_ref().is_none_or(|bst| gap < bst.0) {
+                    best = Some((gap, w.clone(), ws.rho.clone(), p.clone()));
+                }
+                if gap <= opts.tol_gap * pval.abs().max(f64::MIN_POSITIVE) {
+                    termination = Termination::Converged;
+                    break;
+                }
+                if it >= opts.max_newton {
+                    break;
                 }
             }
-            let neg: Vec<f64> = grad.iter().map(|g| -g).collect();
-            let (d, _) = solve_spd(&hess, &neg).ok_or_else(|| {
-                SolverError::numerical("two-level dual Newton", "singular Newton system")
-            })?;
+            // Gradient ∇Φ = ∇F* + H(ρs/λ₁) and the diagonal of ∇²F*.
+            matvec(self.h.as_ref(), &coef, &mut gbar);
+            for i in 0..n {
+                let (pi, yi) = (nf * p[i], self.y[i]);
+                grad[i] = conj_deriv(self.loss, pi, yi) + gbar[i];
+                hd[i] = nf * conj_second(self.loss, pi, yi);
+            }
+            let gnorm = norm(&grad);
+            if it == 0 {
+                g0norm = gnorm;
+            }
+            // ∇²Φ = diag(∇²F*) + H diag(c) Hᵀ − ḡḡᵀ/τ, c = ρ(1/λ₁ + s²/τλ₁²).
+            for kk in 0..k {
+                let sk = ws.s[kk];
+                coef[kk] = ws.rho[kk] * (1.0 / l1 + sk * sk / (tau * l1 * l1));
+            }
+            if refresh || precond.is_none() {
+                weighted_gram_into(self.h.as_ref(), &coef, par, &mut gram_buf, &mut hess);
+                for j in 0..n {
+                    hess[(j, j)] += hd[j];
+                    for i in 0..n {
+                        hess[(i, j)] -= gbar[i] * gbar[j] / tau;
+                    }
+                }
+                precond = Some(SpdFactor::new(&hess).ok_or_else(|| {
+                    SolverError::numerical("two-level dual Newton", "singular Newton system")
+                })?);
+            }
+            let fac = precond.as_ref().expect("factor computed above");
+            let eta = (gnorm / g0norm).min(0.1);
+            let hv = |v: &[f64], out: &mut [f64], tk: &mut [f64]| {
+                weighted_gram_matvec(self.h.as_ref(), &coef, v, out, tk);
+                let gv: f64 = gbar.iter().zip(v).map(|(a, b)| a * b).sum::<f64>() / tau;
+                for i in 0..n {
+                    out[i] += hd[i] * v[i] - gbar[i] * gv;
+                }
+            };
+            let (d, cg_steps) = pcg(&hv, fac, &grad, eta, MAX_CG, &mut tk);
+            refresh = cg_steps > REFRESH_CG;
             let slope: f64 = d.iter().zip(&grad).map(|(a, b)| a * b).sum();
             it += 1;
             if !(slope < 0.0) || -slope < 1e-30 * f0.abs().max(1.0) {
@@ -640,10 +775,14 @@ impl TwoLevelProgram {
             let mut step = 1.0;
             let mut moved = false;
             for _ in 0..60 {
-                let pn: Vec<f64> = p.iter().zip(&d).map(|(a, b)| a + step * b).collect();
-                let fnew = phi(&pn);
+                for i in 0..n {
+                    pn[i] = p[i] + step * d[i];
+                }
+                let fnew = self.smooth_eval(&pn, &mut trial);
                 if fnew.is_finite() && fnew <= f0 + 0.25 * step * slope {
-                    p = pn;
+                    std::mem::swap(&mut p, &mut pn);
+                    std::mem::swap(&mut ws, &mut trial);
+                    f0 = fnew;
                     moved = true;
                     break;
                 }
@@ -652,6 +791,17 @@ impl TwoLevelProgram {
             if !moved {
                 termination = Termination::LineSearchFailed;
                 break;
+            }
+            damped = step < 1.0;
+        }
+        if !certified {
+            // Stopped (stall or line-search failure) at an uncertified iterate: it may still be the best one.
+            for kk in 0..k {
+                w[kk] = -ws.rho[kk] * ws.s[kk] / l1;
+            }
+            let gap = self.objective(&w, &ws.rho) + f0;
+            if best.as_ref().is_none_or(|bst| gap < bst.0) {
+                best = Some((gap, w, ws.rho, p));
             }
         }
         let (_, w, rho, p) = best.expect("at least one iterate");
@@ -856,6 +1006,78 @@ impl TwoLevelProgram {
     }
 }
 
+/// CG steps after which the τ > 0 Newton method recomputes its Hessian preconditioner.
+const REFRESH_CG: usize = 4;
+
+/// Scales $2^{-j}$, $j\le$ `START_SCALES`, tried for the τ > 0 start point $t\,\mathbf r(0)$.
+const START_SCALES: usize = 30;
+
+/// Limit on CG steps per τ > 0 Newton system.
+const MAX_CG: usize = 40;
+
+/// Work vectors of the τ > 0 dual: $s = H^\top\mathbf p$, the Gibbs law $\rho$ and $\log\sum\rho_0e^{b/\tau}$.
+struct SmoothWork {
+    s: Vec<f64>,
+    rho: Vec<f64>,
+    lse: f64,
+}
+
+fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|x| x * x).sum::<f64>().sqrt()
+}
+
+/// Preconditioned conjugate gradients for $A\mathbf d = -\mathbf g$ ($A$ symmetric positive definite, given by
+/// `hv(v, out, scratch)`), preconditioned by `fac`, from $\mathbf d = 0$, until $\|A\mathbf d + \mathbf g\|\le\eta\|\mathbf g\|$ or
+/// `max_steps`. Every iterate is a descent direction for $\mathbf g$. Returns $\mathbf d$ and the steps taken.
+fn pcg<F>(
+    hv: &F,
+    fac: &SpdFactor,
+    g: &[f64],
+    eta: f64,
+    max_steps: usize,
+    scratch: &mut [f64],
+) -> (Vec<f64>, usize)
+where
+    F: Fn(&[f64], &mut [f64], &mut [f64]),
+{
+    let n = g.len();
+    let mut d = vec![0.0; n];
+    let mut r: Vec<f64> = g.iter().map(|x| -x).collect();
+    let target = eta * norm(g);
+    let mut z = fac.solve(&r);
+    let mut dir = z.clone();
+    let mut rz: f64 = r.iter().zip(&z).map(|(a, b)| a * b).sum();
+    let mut ad = vec![0.0; n];
+    let mut steps = 0;
+    while steps < max_steps {
+        hv(&dir, &mut ad, scratch);
+        let dad: f64 = dir.iter().zip(&ad).map(|(a, b)| a * b).sum();
+        steps += 1;
+        if !(dad > 0.0) || !(rz > 0.0) {
+            break;
+        }
+        let alpha = rz / dad;
+        for i in 0..n {
+            d[i] += alpha * dir[i];
+            r[i] -= alpha * ad[i];
+        }
+        if norm(&r) <= target {
+            break;
+        }
+        z = fac.solve(&r);
+        let rz_new: f64 = r.iter().zip(&z).map(|(a, b)| a * b).sum();
+        let beta = rz_new / rz;
+        rz = rz_new;
+        for i in 0..n {
+            dir[i] = z[i] + beta * dir[i];
+        }
+    }
+    if steps == 0 || d.iter().all(|x| *x == 0.0) {
+        d = fac.solve(&g.iter().map(|x| -x).collect::<Vec<_>>());
+    }
+    (d, steps)
+}
+
 /// $\min_{\rho\in\Delta_K}G(\rho)$, $G(\rho) = \sum_k\big[\lambda_1\frac{w_k^2}{2\rho_k} + a_k\rho_k + \tau\rho_k\log\frac{\rho_k}{\rho_{0k}}\big]$,
 /// returning the minimizer and the minimum (the reduced regularizer $g(w)$ of the two-level program).
 ///
@@ -921,7 +1143,18 @@ pub fn minimize_over_simplex(
                 })
                 .collect()
         };
-        let sum_of = |x: f64| rho_of(x).iter().sum::<f64>();
+        // Σρ(x) without materializing ρ (same terms, same order as `rho_of`).
+        let sum_of = |x: f64| -> f64 {
+            (0..k)
+                .map(|i| {
+                    if w[i] == 0.0 {
+                        0.0
+                    } else {
+                        w[i].abs() * (lambda1 / (2.0 * (a[i] - a_min + x))).sqrt()
+                    }
+                })
+                .sum::<f64>()
+        };
         let free_cheapest = cheapest.iter().all(|&i| w[i] == 0.0);
         if free_cheapest {
             let rho0x = rho_of(0.0);
@@ -944,6 +1177,49 @@ pub fn minimize_over_simplex(
         let mut lo = hi;
         while sum_of(lo) <= 1.0 && lo > 1e-300 {
             lo *= 0.5;
+        }
+        // Newton from the left end: Σρ(x) is convex and decreasing, so the iterates stay left of the root (up to
+        // rounding, checked) and converge quadratically; then a tight right end, and the bisection below only
+        // resolves the last few ulps.
+        let sum_and_slope = |x: f64| -> (f64, f64) {
+            let (mut f, mut df) = (0.0, 0.0);
+            for i in 0..k {
+                if w[i] != 0.0 {
+                    let d = a[i] - a_min + x;
+                    let r = w[i].abs() * (lambda1 / (2.0 * d)).sqrt();
+                    f += r;
+                    df -= 0.5 * r / d;
+                }
+            }
+            (f, df)
+        };
+        for _ in 0..60 {
+            let (f, df) = sum_and_slope(lo);
+            if !(f > 1.0 && df < 0.0) {
+                break;
+            }
+            let next = lo - (f - 1.0) / df;
+            if !(next > lo && next < hi) {
+                break;
+            }
+            if sum_of(next) > 1.0 {
+                let small = next - lo <= 1e-14 * next;
+                lo = next;
+                if small {
+                    break;
+                }
+            } else {
+                hi = next;
+                break;
+            }
+        }
+        let mut width = 1e-14 * lo;
+        while lo + width < hi {
+            if sum_of(lo + width) <= 1.0 {
+                hi = lo + width;
+                break;
+            }
+            width *= 16.0;
         }
         for _ in 0..300 {
             let mid = if hi / lo > 2.0 {
