@@ -24,8 +24,9 @@ F*(p) = p.y + N/2 |p|^2 and g*(s) = max_k b_k (tau = 0) or tau log sum_k rho0_k 
 The script checks that all objectives agree with nff's to 1e-6 relative and prints time ratios.
 
 The formulations:
-- nff: `nff convex --data data.npz --candidates cand.npz --tol-gap 1e-8` (dual interior point for tau = 0, dual Newton
-  for tau > 0); times: the solver's own `solve_seconds` and the whole process wall time.
+- nff: `nff convex --data data.npz --candidates cand.npz --tol-gap 1e-8 --repeat R` (dual interior point for tau = 0,
+  dual Newton for tau > 0); times: the fastest of the R in-process solves (`solve_seconds`, warm like the Python
+  solvers' repeats) and the whole process wall time divided by R (start-up and I/O included).
 - cvxpy + Clarabel: variables w, rho >= 0, v; the perspective as vectorized rotated cones w_k^2 <= 2 v_k rho_k
   (cp.SOC(v + rho, [v - rho, sqrt2 w])), objective sum_squares/2N + lambda1 sum v + lambda2 c.rho (+ tau sum rel_entr(rho, rho0)),
   sum rho = 1; Clarabel defaults (gap tolerances 1e-8). Times: Clarabel's own solve time and cvxpy's total (with canonicalization).
@@ -176,26 +177,21 @@ def run_nff(prog, args, tmp, tol_gap):
     cmd = [args.nff, "convex", "--problem", "two-level", "--data", data, "--candidates", cand,
            "--lambda1", repr(prog.l1), "--lambda2", repr(prog.l2), "--tau", repr(prog.tau),
            "--tol-gap", repr(tol_gap), "--threads", str(args.threads), "--seed", str(args.seed),
-           "--out", out, "--quiet"]
-    best = None
-    for _ in range(args.repeat):
-        shutil.rmtree(out, ignore_errors=True)
-        t0 = time.perf_counter()
-        subprocess.run(cmd, check=True)
-        wall = time.perf_counter() - t0
-        with open(os.path.join(out, "summary.json")) as f:
-            summ = json.load(f)
-        if best is None or summ["solve_seconds"] < best[0]["solve_seconds"]:
-            best = (summ, wall)
-        else:
-            best = (best[0], min(best[1], wall))
-    summ, wall = best
+           "--repeat", str(args.repeat), "--out", out, "--quiet"]
+    # Like the Python solvers, nff repeats the solve inside one (warm) process and reports the fastest
+    # solve (`--repeat`); the process wall time includes start-up, I/O and all repeats.
+    shutil.rmtree(out, ignore_errors=True)
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True)
+    wall = time.perf_counter() - t0
+    with open(os.path.join(out, "summary.json")) as f:
+        summ = json.load(f)
     sol = np.load(os.path.join(out, "solution.npz"))
     P, D, rel = prog.certify(sol["w"], sol["rho"])
     return {
         "P": P, "D": max(D, summ["dual_objective"]), "rel_gap": (P - max(D, summ["dual_objective"])) / abs(P),
         "nff_reported_rel_gap": summ["relative_gap"], "iterations": summ["iterations"],
-        "method": summ["method"], "t_solve": summ["solve_seconds"], "t_total": wall,
+        "method": summ["method"], "t_solve": summ["solve_seconds"], "t_total": wall / args.repeat,
     }
 
 
