@@ -11,7 +11,7 @@
 //! in FLOP ("elements" in criterion's output = FLOP/s) next to faer's GEMM $(N\times K)(K\times N)$ and a square
 //! GEMM ($n = 1024$), and a table after the run lists GFLOP/s and the ratio to the square GEMM.
 //!
-//! `cargo bench --bench convex -- ci` runs the small group only (K = 400, N = 20);
+//! `cargo bench --bench convex -- '^ci/'` runs the small group only (K = 400, N = 20; a bare `ci` would also match "velo**ci**ties"-style ids);
 //! `NFF_BENCH_THREADS=k` runs on k threads (default 1; the solver's Gram products and the GEMMs use them).
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
 use faer::linalg::matmul::matmul;
@@ -20,20 +20,15 @@ use nff::core::data::BuiltinDataset;
 use nff::core::{Activation, Dataset, Loss};
 use nff::solvers::{candidates, TwoLevelConfig, TwoLevelIpm, TwoLevelOptions, TwoLevelProgram};
 
+mod common;
+
+/// `NFF_BENCH_THREADS`, default 1.
 fn threads() -> usize {
-    std::env::var("NFF_BENCH_THREADS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1)
+    common::threads(1)
 }
 
 fn par() -> Par {
-    let n = threads();
-    if n > 1 {
-        Par::rayon(n)
-    } else {
-        Par::Seq
-    }
+    common::par(threads())
 }
 
 /// The sine instance with a `per_axis`² grid on [−3, 3]², seeded.
@@ -170,95 +165,11 @@ fn full(c: &mut Criterion) {
     bench_iteration(c, "convex", 64, 64, 1024);
 }
 
-/// Criterion's mean time (ns) of one bench of this run (only if written after `since`).
-fn mean_ns(dir: &std::path::Path, since: std::time::SystemTime) -> Option<f64> {
-    let f = dir.join("new").join("estimates.json");
-    let meta = std::fs::metadata(&f).ok()?;
-    if meta.modified().ok()? < since {
-        return None;
-    }
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(f).ok()?).ok()?;
-    v["mean"]["point_estimate"].as_f64()
-}
-
-/// Rows `(id, mean ns, flops)` of the convex benches of this run, read back from criterion's files.
-fn collect(since: std::time::SystemTime) -> Vec<(String, f64, Option<u64>)> {
-    let root = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from("target"))
-        .join("criterion");
-    let mut rows = Vec::new();
-    let mut stack = vec![root];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if !p.is_dir() || p.file_name().is_some_and(|n| n == "report") {
-                continue;
-            }
-            let bench_json = p.join("new").join("benchmark.json");
-            if bench_json.exists() {
-                let bench: Option<serde_json::Value> = std::fs::read_to_string(bench_json)
-                    .ok()
-                    .and_then(|s| serde_json::from_str(&s).ok());
-                let Some(bench) = bench else { continue };
-                let Some(id) = bench["full_id"].as_str().map(String::from) else {
-                    continue;
-                };
-                if !id.contains("convex/") {
-                    continue;
-                }
-                if let Some(ns) = mean_ns(&p, since) {
-                    rows.push((id, ns, bench["throughput"]["Elements"].as_u64()));
-                }
-            } else {
-                stack.push(p);
-            }
-        }
-    }
-    rows.sort_by(|a, b| a.0.cmp(&b.0));
-    rows
-}
-
-/// Print every convex bench of this run: time, and GFLOP/s with the fraction of the square GEMM's rate.
-fn summary(since: std::time::SystemTime) {
-    let rows = collect(since);
-    let gemm = rows
-        .iter()
-        .filter(|r| r.0.contains("gemm/square/"))
-        .filter_map(|r| r.2.map(|f| (r.0.clone(), f as f64 / r.1)))
-        .max_by(|a, b| a.1.total_cmp(&b.1));
-    println!("\nthreads: {}", threads());
-    println!(
-        "{:<44} {:>12} {:>10} {:>10}",
-        "bench", "time", "GFLOP/s", "of GEMM"
-    );
-    for (id, ns, flops) in &rows {
-        let (g, frac) = match flops {
-            Some(f) => {
-                let g = *f as f64 / ns;
-                let frac = gemm
-                    .as_ref()
-                    .map(|r| format!("{:.0}%", 100.0 * g / r.1))
-                    .unwrap_or_default();
-                (format!("{g:.2}"), frac)
-            }
-            None => (String::new(), String::new()),
-        };
-        println!("{id:<44} {:>10.3}ms {g:>10} {frac:>10}", ns / 1e6);
-    }
-    if let Some((id, g)) = gemm {
-        println!("(reference: {id} at {g:.2} GFLOP/s)");
-    }
-}
-
 fn main() {
     let since = std::time::SystemTime::now();
     let mut c = Criterion::default().configure_from_args();
     ci(&mut c);
     full(&mut c);
     c.final_summary();
-    summary(since);
+    common::summary(since, "convex/", threads());
 }

@@ -8,7 +8,7 @@
 //! After the run, a table lists every bench of this run with its GFLOP/s and the ratio to faer's square
 //! GEMM of the same run (from criterion's `estimates.json`).
 //!
-//! `cargo bench --bench velocities -- ci` runs the small group only;
+//! `cargo bench --bench velocities -- '^ci/'` runs the small group only;
 //! `cargo bench --bench velocities -- gd_step` the GD-step-versus-GEMM check (m = 2048, N = 64, L = 4).
 //! `NFF_BENCH_THREADS=k` runs on k threads (default: all cores).
 use criterion::{BenchmarkId, Criterion, Throughput};
@@ -18,24 +18,19 @@ use nff::core::init::{init_network, Init};
 use nff::core::network::Workspace;
 use nff::core::{Activation, Arch, Dataset, Loss, Params, Problem, Regularizer, Shape};
 
+mod common;
+
+/// `NFF_BENCH_THREADS`, default: all cores.
 fn threads() -> usize {
-    std::env::var("NFF_BENCH_THREADS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        })
+    common::threads(
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+    )
 }
 
 fn par() -> Par {
-    let n = threads();
-    if n > 1 {
-        Par::rayon(n)
-    } else {
-        Par::Seq
-    }
+    common::par(threads())
 }
 
 fn gemm_flops(shape: Shape, n: usize) -> u64 {
@@ -177,86 +172,11 @@ fn full(c: &mut Criterion) {
     bench_flow_step(c, "flow_step", &[256, 1024, 2048, 4096]);
 }
 
-/// Criterion's median time (ns) of one bench of this run, from `<target>/criterion/<id>/new/estimates.json`
-/// (only if written after `since`).
-fn mean_ns(dir: &std::path::Path, since: std::time::SystemTime) -> Option<f64> {
-    let f = dir.join("new").join("estimates.json");
-    let meta = std::fs::metadata(&f).ok()?;
-    if meta.modified().ok()? < since {
-        return None;
-    }
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(f).ok()?).ok()?;
-    v["median"]["point_estimate"].as_f64()
-}
-
-/// Rows `(id, flops, GFLOP/s)` for every bench of this run, read back from criterion's files.
-fn collect(since: std::time::SystemTime) -> Vec<(String, u64, f64)> {
-    let root = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from("target"))
-        .join("criterion");
-    let mut rows = Vec::new();
-    let mut stack = vec![root.clone()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if !p.is_dir() || p.file_name().is_some_and(|n| n == "report") {
-                continue;
-            }
-            if p.join("new").join("benchmark.json").exists() {
-                let bench: Option<serde_json::Value> =
-                    std::fs::read_to_string(p.join("new").join("benchmark.json"))
-                        .ok()
-                        .and_then(|s| serde_json::from_str(&s).ok());
-                let flops = bench
-                    .as_ref()
-                    .and_then(|b| b["throughput"]["Elements"].as_u64());
-                let id = bench
-                    .as_ref()
-                    .and_then(|b| b["full_id"].as_str().map(String::from));
-                if let (Some(ns), Some(flops), Some(id)) = (mean_ns(&p, since), flops, id) {
-                    rows.push((id, flops, flops as f64 / ns));
-                }
-            } else {
-                stack.push(p);
-            }
-        }
-    }
-    rows.sort_by(|a, b| a.0.cmp(&b.0));
-    rows
-}
-
-/// Print every bench of this run as GFLOP/s and as a fraction of faer's square GEMM (n = 2048 if it ran,
-/// else the largest square GEMM of the run).
-fn summary(since: std::time::SystemTime) {
-    let rows = collect(since);
-    let gemm = rows
-        .iter()
-        .filter(|r| r.0.contains("gemm/square/"))
-        .max_by_key(|r| (r.0.ends_with("/2048"), r.1))
-        .cloned();
-    println!("\nthreads: {}", threads());
-    println!("{:<52} {:>10} {:>12}", "bench", "GFLOP/s", "of GEMM");
-    for (id, _, g) in &rows {
-        let frac = gemm
-            .as_ref()
-            .map(|r| format!("{:.0}%", 100.0 * g / r.2))
-            .unwrap_or_default();
-        println!("{id:<52} {g:>10.1} {frac:>12}");
-    }
-    if let Some(r) = gemm {
-        println!("(reference: {} at {:.1} GFLOP/s)", r.0, r.2);
-    }
-}
-
 fn main() {
     let since = std::time::SystemTime::now();
     let mut c = Criterion::default().configure_from_args();
     ci(&mut c);
     full(&mut c);
     c.final_summary();
-    summary(since);
+    common::summary(since, "", threads());
 }
