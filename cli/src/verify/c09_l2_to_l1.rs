@@ -8,17 +8,14 @@
 //! of the answer), (b) nff-solvers' `minimize_over_simplex` (bisection on the multiplier of $\sum\rho = 1$).
 //! At the program level the dual interior-point solve of the two-level program is compared with an
 //! independent L-BFGS solve of the squared-L1 linear model, each with its own certified duality gap.
-use super::two_level_support::{sine_with_bias, solve_spd};
+use super::two_level_support::{sine_with_bias, solve_program, solve_spd};
 use super::{Claim, ClaimCtx, ClaimInfo, Outcome};
 use crate::plot::{LinePlot, Series};
 use anyhow::{ensure, Result};
 use faer::Mat;
 use nff_core::rng::{normal, rng};
-use nff_core::{Activation, Loss};
 use nff_solvers::lbfgs::{minimize, LbfgsOptions};
-use nff_solvers::{
-    candidates, minimize_over_simplex, TwoLevelConfig, TwoLevelOptions, TwoLevelProgram,
-};
+use nff_solvers::{candidates, minimize_over_simplex, TwoLevelProgram};
 use rand::Rng as _;
 
 pub fn claim() -> Claim {
@@ -135,19 +132,7 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
     let theta = candidates::grid(2, per_axis, 4.0)?;
     let rho0 = candidates::gaussian_weights(&theta, 2.0);
     let lambda1 = 0.05;
-    let prog = TwoLevelProgram::new(
-        &data,
-        Activation::Tanh,
-        Loss::Squared,
-        theta.as_ref(),
-        &rho0,
-        TwoLevelConfig {
-            lambda1,
-            lambda2: 0.0,
-            tau: 0.0,
-        },
-    )?;
-    let sol = prog.solve(&TwoLevelOptions::default())?;
+    let (prog, sol) = solve_program(&data, theta.as_ref(), &rho0, lambda1, 0.0)?;
     let (p_l1, gap_l1, w_l1) = squared_l1_model(&prog, lambda1);
     let p_frozen = frozen_features(&prog, lambda1)?;
     let diff = (sol.objective - p_l1).abs();

@@ -12,15 +12,14 @@
 //! solved on a grid of candidates plus the particles, must not find a lower objective than the certificate
 //! allows ($J - P^\star_{\rm grid} \le G$, the certified gap).
 use super::two_level_support::{
-    certificate, certificate_setup, gd, iid_network, par_map, particles, thin, CertificateSetup,
-    CertificateSummary,
+    certificate, certificate_setup, gd, iid_network, par_map, particles, solve_program, thin,
+    CertificateSetup, CertificateSummary,
 };
 use super::{Claim, ClaimCtx, ClaimInfo, Outcome};
 use crate::plot::{LinePlot, Series};
 use anyhow::Result;
 use faer::Mat;
-use nff_core::{Activation, Loss};
-use nff_solvers::{candidates, TwoLevelConfig, TwoLevelOptions, TwoLevelProgram};
+use nff_solvers::candidates;
 
 /// The fixed dataset (see the module docs).
 const DATA_SEED: u64 = 1;
@@ -90,19 +89,13 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
             parts[(i - grid.nrows(), c)]
         }
     });
-    let prog = TwoLevelProgram::new(
+    let (_, sol) = solve_program(
         &data,
-        Activation::Tanh,
-        Loss::Squared,
         cand.as_ref(),
         &candidates::uniform_weights(k),
-        TwoLevelConfig {
-            lambda1,
-            lambda2,
-            tau: 0.0,
-        },
+        lambda1,
+        lambda2,
     )?;
-    let sol = prog.solve(&TwoLevelOptions::default())?;
     let j0 = results[0].trained.objective;
     let g0 = results[0].trained.rel_gap * j0;
     // P* over the candidate set is at most J (the network is a feasible point) and at least J − G − the

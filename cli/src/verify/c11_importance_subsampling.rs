@@ -7,14 +7,13 @@
 //! so the program's population is $\rho^\star\propto|\tilde u|\rho_0$). Keep $k\ll m$ units drawn i.i.d. either from
 //! $\rho_0$ (uniform over the pool) or from $\rho^\star$ (importance), refit the top layer (the width-$k$ network's
 //! objective with the same $\lambda_1$, features frozen) and compare the training loss.
-use super::two_level_support::{par_map, sine_with_bias, solve_spd};
+use super::two_level_support::{par_map, sine_with_bias, solve_program, solve_spd};
 use super::{Claim, ClaimCtx, ClaimInfo, Outcome};
 use crate::plot::{LinePlot, Series};
 use anyhow::Result;
 use faer::{Mat, MatRef};
 use nff_core::rng::rng;
-use nff_core::{Activation, Loss};
-use nff_solvers::{candidates, TwoLevelConfig, TwoLevelOptions, TwoLevelProgram};
+use nff_solvers::candidates;
 use rand::Rng as _;
 
 pub fn claim() -> Claim {
@@ -71,19 +70,7 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
     let lambda1 = 0.01;
     let theta = candidates::gaussian(m, 2, 2.0, ctx.seed)?;
     let rho0 = candidates::uniform_weights(m);
-    let prog = TwoLevelProgram::new(
-        &data,
-        Activation::Tanh,
-        Loss::Squared,
-        theta.as_ref(),
-        &rho0,
-        TwoLevelConfig {
-            lambda1,
-            lambda2: 0.0,
-            tau: 0.0,
-        },
-    )?;
-    let sol = prog.solve(&TwoLevelOptions::default())?;
+    let (prog, sol) = solve_program(&data, theta.as_ref(), &rho0, lambda1, 0.0)?;
     let h = prog.features();
     let y = data.y.clone();
     // The importance law of the solution's ũ (equal to the program's ρ at the optimum, C9).

@@ -1,15 +1,15 @@
 //! C23 — usage equalization at the convex optimum (math.md §4.1, §4.4): for the two-level program with
 //! $\lambda_2 = \tau = 0$, $|\bar u|$ is constant on the support of the optimal population (balanced output
 //! weights); for the deep program the outgoing usage $S^{\rm out}_\ell/\rho_\ell$ is constant on the support.
-use super::two_level_support::sine_with_bias;
+use super::two_level_support::{sine_with_bias, solve_program};
 use super::{Claim, ClaimCtx, ClaimInfo, Outcome};
 use crate::plot::{LinePlot, Series};
 use anyhow::Result;
 use nff_core::feature::FirstLayerMap;
 use nff_core::init::{init_network, Init};
 use nff_core::{Activation, Arch, Loss, Problem, Regularizer, Shape};
+use nff_solvers::candidates;
 use nff_solvers::deep::{DeepCandidates, DeepConfig, DeepOptions, DeepProgram};
-use nff_solvers::{candidates, TwoLevelConfig, TwoLevelOptions, TwoLevelProgram};
 
 pub fn claim() -> Claim {
     Claim {
@@ -37,19 +37,7 @@ fn two_level(ctx: &ClaimCtx, lambda1: f64) -> Result<TwoLevelBalance> {
     let per_axis = ctx.size.pick(21, 41);
     let theta = candidates::grid(2, per_axis, 4.0)?;
     let rho0 = candidates::gaussian_weights(&theta, 2.0);
-    let prog = TwoLevelProgram::new(
-        &data,
-        Activation::Tanh,
-        Loss::Squared,
-        theta.as_ref(),
-        &rho0,
-        TwoLevelConfig {
-            lambda1,
-            lambda2: 0.0,
-            tau: 0.0,
-        },
-    )?;
-    let sol = prog.solve(&TwoLevelOptions::default())?;
+    let (prog, sol) = solve_program(&data, theta.as_ref(), &rho0, lambda1, 0.0)?;
     // The certificate decomposition at p = r (the residual of the returned point): the gap G bounds
     // Σ ρ_k (λ₁/2)(ū_k + s_k/λ₁)² and Σ ρ_k (max b − b_k) separately.
     let g = sol.gap.max(0.0);

@@ -19,12 +19,38 @@ use nff_core::init::{init_network, Init};
 use nff_core::network::Workspace;
 use nff_core::{Activation, Arch, Dataset, Loss, Network, Params, Problem, Regularizer, Shape};
 use nff_flow::{EulerMaruyama, FixedStep, Integrator, StepStatus, WeightFlow};
+use nff_solvers::{TwoLevelConfig, TwoLevelOptions, TwoLevelProgram, TwoLevelSolution};
 use rayon::prelude::*;
 
 /// The `sine` data of math.md §6 ($N$ points, $x\sim\mathcal N(0, I_d/d)$, $y = \sin 3x_1 + \frac12$) with a
 /// bias column appended ($X$ is $N\times(d+1)$).
 pub fn sine_with_bias(n: usize, d: usize, seed: u64) -> Result<Dataset> {
     Ok(super::sine(n, d, seed)?.with_bias())
+}
+
+/// The repopulated program of math.md §4.1 with $\tau = 0$ for the same model as [`problem`] (tanh, squared
+/// loss) on candidates `theta` with reference weights `rho0`, and its certified solution (default options).
+pub fn solve_program(
+    data: &Dataset,
+    theta: MatRef<'_, f64>,
+    rho0: &[f64],
+    lambda1: f64,
+    lambda2: f64,
+) -> Result<(TwoLevelProgram, TwoLevelSolution)> {
+    let prog = TwoLevelProgram::new(
+        data,
+        Activation::Tanh,
+        Loss::Squared,
+        theta,
+        rho0,
+        TwoLevelConfig {
+            lambda1,
+            lambda2,
+            tau: 0.0,
+        },
+    )?;
+    let sol = prog.solve(&TwoLevelOptions::default())?;
+    Ok((prog, sol))
 }
 
 /// The two-level problem of math.md §4.1: tanh, squared loss,
