@@ -387,8 +387,8 @@ fn pow_qm1(x: f64, q: f64) -> f64 {
     }
 }
 
-/// sign with sign(0) = 0.
-fn sign0(x: f64) -> f64 {
+/// sign with sign(0) = 0 (the minimum-norm subgradient of $|x|$ at the kink).
+pub fn sign0(x: f64) -> f64 {
     if x > 0.0 {
         1.0
     } else if x < 0.0 {

@@ -294,6 +294,23 @@ pub struct DeepPoint {
     pub v: Vec<f64>,
 }
 
+impl DeepPoint {
+    /// The convex combination $t\,a + (1-t)\,b$, entry by entry (the segments of the convexity checks).
+    pub fn mix(a: &DeepPoint, b: &DeepPoint, t: f64) -> DeepPoint {
+        let m = |x: &[f64], y: &[f64]| -> Vec<f64> {
+            x.iter()
+                .zip(y)
+                .map(|(p, q)| t * p + (1.0 - t) * q)
+                .collect()
+        };
+        DeepPoint {
+            rho: a.rho.iter().zip(&b.rho).map(|(x, y)| m(x, y)).collect(),
+            u: a.u.iter().zip(&b.u).map(|(x, y)| m(x, y)).collect(),
+            v: m(&a.v, &b.v),
+        }
+    }
+}
+
 /// Multipliers of the deep program.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DeepMultipliers {
@@ -2141,20 +2158,6 @@ mod tests {
         DeepPoint { rho, u, v }
     }
 
-    fn mix(a: &DeepPoint, b: &DeepPoint, t: f64) -> DeepPoint {
-        let m = |x: &[f64], y: &[f64]| -> Vec<f64> {
-            x.iter()
-                .zip(y)
-                .map(|(p, q)| t * p + (1.0 - t) * q)
-                .collect()
-        };
-        DeepPoint {
-            rho: a.rho.iter().zip(&b.rho).map(|(x, y)| m(x, y)).collect(),
-            u: a.u.iter().zip(&b.u).map(|(x, y)| m(x, y)).collect(),
-            v: m(&a.v, &b.v),
-        }
-    }
-
     #[test]
     fn c14_whole_objective_midpoint_tests() {
         // Group-norm program: no violation; plain L2 on the middle layer: violations.
@@ -2172,14 +2175,16 @@ mod tests {
                 let b = random_point(&prog, &mut r, 0.2);
                 let t = 0.5 * (1.0 + (rng::normal(&mut r)).tanh());
                 let (fa, fb) = (prog.objective(&a).unwrap(), prog.objective(&b).unwrap());
-                let fm = prog.objective(&mix(&a, &b, t)).unwrap();
+                let fm = prog.objective(&DeepPoint::mix(&a, &b, t)).unwrap();
                 let chord = t * fa + (1.0 - t) * fb;
                 assert!(fm <= chord + 1e-12 * chord.abs(), "q={q}: {fm} > {chord}");
                 let (pa, pb) = (
                     prog.objective_plain_l2_middle(&a).unwrap(),
                     prog.objective_plain_l2_middle(&b).unwrap(),
                 );
-                let pm = prog.objective_plain_l2_middle(&mix(&a, &b, t)).unwrap();
+                let pm = prog
+                    .objective_plain_l2_middle(&DeepPoint::mix(&a, &b, t))
+                    .unwrap();
                 trials += 1;
                 if pm > t * pa + (1.0 - t) * pb + 1e-12 * (pa + pb).abs() {
                     plain_violations += 1;

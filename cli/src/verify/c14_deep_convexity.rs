@@ -6,8 +6,8 @@
 //! objectives along segments between random feasible points (networks with non-uniform masses) and between
 //! random points of the domain.
 use super::deep_support::{
-    deep_data, group_problem, min_norm_dnn, mix, par_map, random_domain_point,
-    random_network_point, side_by_side,
+    deep_data, group_problem, min_norm_dnn, par_map, random_domain_point, random_network_point,
+    side_by_side,
 };
 use super::{Claim, ClaimCtx, ClaimInfo, Outcome};
 use crate::plot::Histogram;
@@ -179,7 +179,7 @@ fn objective_tests(
             random_network_point(&prog, &mut r, 0.3)?,
             random_network_point(&prog, &mut r, 0.3)?,
         );
-        let m = mix(&a, &b, t);
+        let m = DeepPoint::mix(&a, &b, t);
         for p in [&a, &b, &m] {
             out.residual = out.residual.max(prog.residuals(p)?.0);
         }
@@ -194,7 +194,7 @@ fn objective_tests(
             random_domain_point(&prog, &mut r, 0.2),
             random_domain_point(&prog, &mut r, 0.2),
         );
-        let m = mix(&a, &b, t);
+        let m = DeepPoint::mix(&a, &b, t);
         out.group_domain.push(rel_excess(f(&m)?, f(&a)?, f(&b)?, t));
         out.plain_domain.push(rel_excess(g(&m)?, g(&a)?, g(&b)?, t));
     }

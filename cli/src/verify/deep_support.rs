@@ -144,7 +144,7 @@ impl ProxGd {
                     let i = j + k * m;
                     let g = lambda * q * (cq[k] + rq[j]);
                     // The velocity holds -g·sign(W) (sign(0) = 0); put it back to get the data part.
-                    let data = vw[i] + g * sign0(w[i]);
+                    let data = vw[i] + g * nff_core::regularizer::sign0(w[i]);
                     let y = w[i] + eta * data;
                     o[i] = y.signum() * (y.abs() - eta * g).max(0.0);
                 }
@@ -403,16 +403,6 @@ fn gauss_solve(mut a: Vec<f64>, mut b: Vec<f64>, n: usize) -> Option<Vec<f64>> {
     Some(x)
 }
 
-fn sign0(x: f64) -> f64 {
-    if x > 0.0 {
-        1.0
-    } else if x < 0.0 {
-        -1.0
-    } else {
-        0.0
-    }
-}
-
 /// A point of `prog` that is a network with masses: per layer a support of candidates with random masses
 /// (log-uniform over three decades, normalized; `zero_frac` of the candidates massless but at least
 /// `N + 1` kept in layers that feed another layer), original weights
@@ -552,21 +542,6 @@ pub fn random_domain_point(prog: &DeepProgram, r: &mut Rng, zero_frac: f64) -> D
         })
         .collect();
     DeepPoint { rho, u, v }
-}
-
-/// $t\,a + (1-t)\,b$ in the repopulated variables.
-pub fn mix(a: &DeepPoint, b: &DeepPoint, t: f64) -> DeepPoint {
-    let m = |x: &[f64], y: &[f64]| -> Vec<f64> {
-        x.iter()
-            .zip(y)
-            .map(|(p, q)| t * p + (1.0 - t) * q)
-            .collect()
-    };
-    DeepPoint {
-        rho: a.rho.iter().zip(&b.rho).map(|(x, y)| m(x, y)).collect(),
-        u: a.u.iter().zip(&b.u).map(|(x, y)| m(x, y)).collect(),
-        v: m(&a.v, &b.v),
-    }
 }
 
 /// Run `n` independent jobs on the rayon pool; results in index order (thread-count independent as long
