@@ -18,13 +18,16 @@ use crate::activation::Activation;
 use crate::data::Dataset;
 use crate::error::{CoreError, Result};
 use crate::loss::Loss;
-use crate::regularizer::{combine8, sum_sq, RegScratch, Regularizer, WVelocity};
+use crate::regularizer::{RegScratch, Regularizer};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
 use std::cell::RefCell;
 use std::fmt;
 use std::str::FromStr;
+
+mod backward;
+pub(crate) use backward::w_sq_norm;
 
 /// The architecture of a finite-width network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -291,16 +294,11 @@ pub fn par_for(par: Par, flops: usize) -> Par {
     }
 }
 
-/// Columns per tile of the $N\times m$ passes (features, backward features). A tile's product and its
+/// Columns per tile of the $N\times m$ passes (features, backward features), and rows per tile of the
+/// backward pass over $W_\ell$. A tile's product and its
 /// elementwise pass (activation, $h'\odot$) run on one thread while the tile is in cache.
 pub(crate) fn nm_tile_cols(m: usize) -> usize {
     m.min(256)
-}
-
-/// Columns per tile of the $m\times m$ passes ($\dot W_\ell$ and the GD update): about 2 MiB per tile so the
-/// tile stays in a core's L2 cache between its product and its update.
-pub(crate) fn w_tile_cols(m: usize) -> usize {
-    m.min(128)
 }
 
 /// Run `body` on fixed tiles of one or more buffers: `(buffer, elements per tile)` pairs, zipped tile by tile
@@ -423,7 +421,7 @@ impl Workspace {
             yhat: vec![0.0; n],
             r: vec![0.0; n],
             reg: RegScratch::default(),
-            tile_sums: vec![0.0; 2 * shape.m.div_ceil(w_tile_cols(shape.m))],
+            tile_sums: vec![0.0; 2 * shape.m.div_ceil(nm_tile_cols(shape.m))],
             small: vec![0.0; shape.d * shape.m + shape.m],
         }
     }
@@ -669,160 +667,6 @@ impl Problem {
         risk + self.backward_into(net, ws, vel, par)
     }
 
-    /// The backward features $G_L, \dots, G_1$ into `ws.g` from a completed forward pass.
-    ///
-    /// $G_L = h'(Z_L)\odot(\mathbf r v^\top)$; then per layer one pass over column tiles of $G_\ell$: the tile's
-    /// product $\frac1m G_{\ell+1}(W_\ell[\text{tile},:])^\top$ and, in cache, $[G_{\ell+1}]_{\rm Res} + h'(Z_\ell)\odot\cdot$.
-    fn backward_features(&self, net: &Network, ws: &mut Workspace, par: Par) {
-        let s = net.shape();
-        let n = self.n();
-        let m = s.m;
-        let inv_m = 1.0 / m as f64;
-        let top = s.depth - 1;
-        {
-            let v = net.v();
-            let r = &ws.r;
-            for ((gcol, dcol), &vk) in ws.g[top]
-                .chunks_exact_mut(n)
-                .zip(ws.dz[top].chunks_exact(n))
-                .zip(v)
-            {
-                for ((gi, &di), &ri) in gcol.iter_mut().zip(dcol).zip(r) {
-                    *gi = di * ri * vk;
-                }
-            }
-        }
-        let tc = nm_tile_cols(m);
-        let p = par_for(par, 2 * n * m * m);
-        for l in (0..top).rev() {
-            let (lo, hi) = ws.g.split_at_mut(l + 1);
-            let gnext = &hi[0];
-            let gn = MatRef::from_column_major_slice(gnext, n, m);
-            let dz = &ws.dz[l];
-            let wl = net.w(l);
-            let resnet = s.arch.is_resnet();
-            for_tiles!(p, |(t, g): (usize, &mut [f64])| {
-                let w = g.len() / n;
-                let c0 = t * tc;
-                // (G_{l+1} W_lᵀ)[:, tile] computed transposed, as W_l[tile, :] G_{l+1}ᵀ: faer is 3–4× faster
-                // with the column-major W_l as the left factor than with the row-major view W_lᵀ on the right
-                // (measured at m = 2048, N = 64), and copying W_l[tile, :] transposed costs more than it saves.
-                with_tile_scratch(w * n, |gt| {
-                    mm(
-                        MatMut::from_column_major_slice_mut(gt, w, n),
-                        Accum::Replace,
-                        wl.subrows(c0, w),
-                        gn.transpose(),
-                        inv_m,
-                        Par::Seq,
-                    );
-                    let (dz, gnext) = (&dz[c0 * n..], &gnext[c0 * n..]);
-                    for (j, gcol) in g.chunks_exact_mut(n).enumerate() {
-                        let (dcol, ncol) = (&dz[j * n..(j + 1) * n], &gnext[j * n..(j + 1) * n]);
-                        if resnet {
-                            for (i, gi) in gcol.iter_mut().enumerate() {
-                                *gi = ncol[i] + dcol[i] * gt[j + i * w];
-                            }
-                        } else {
-                            for (i, gi) in gcol.iter_mut().enumerate() {
-                                *gi = dcol[i] * gt[j + i * w];
-                            }
-                        }
-                    }
-                });
-            }; (lo[l], n * tc));
-        }
-    }
-
-    /// The data parts of $\dot A$ and $\dot v$ plus the regularizer's: `a_out` ($d\times m$) $= r(A) - X^\top G_1$,
-    /// `v_out` $= r(v) - h(Z_L)^\top\mathbf r$.
-    #[allow(clippy::too_many_arguments)]
-    fn small_velocities(
-        &self,
-        net: &Network,
-        ws_g1: &[f64],
-        ws_hl: &[f64],
-        ws_r: &[f64],
-        a_out: &mut [f64],
-        v_out: &mut [f64],
-        par: Par,
-    ) {
-        let s = net.shape();
-        let (n, m, d) = (self.n(), s.m, s.d);
-        mm(
-            MatMut::from_column_major_slice_mut(a_out, d, m),
-            Accum::Replace,
-            self.data.x.transpose(),
-            MatRef::from_column_major_slice(ws_g1, n, m),
-            -1.0,
-            par_for(par, 2 * n * d * m),
-        );
-        self.reg
-            .add_vec_velocity(false, &net.as_slice()[s.a_range()], a_out);
-        mm(
-            MatMut::from_column_major_slice_mut(v_out, m, 1),
-            Accum::Replace,
-            MatRef::from_column_major_slice(ws_hl, n, m).transpose(),
-            MatRef::from_column_major_slice(ws_r, n, 1),
-            -1.0,
-            Par::Seq,
-        );
-        self.reg.add_vec_velocity(true, net.v(), v_out);
-    }
-
-    /// The backward half of [`Problem::velocities_into`]: from a completed forward pass in `ws`
-    /// (features, $h$, $h'$, residual), fill the backward features `ws.g` and the velocities `vel`.
-    /// Returns the regularizer value $\Omega(\theta)$.
-    ///
-    /// $\dot W_\ell$ is one pass over column tiles: the tile's product $-h(Z_\ell)^\top G_{\ell+1}[:,\text{tile}]$,
-    /// then the regularizer's part added in cache.
-    pub fn backward_into(
-        &self,
-        net: &Network,
-        ws: &mut Workspace,
-        vel: &mut Params,
-        par: Par,
-    ) -> f64 {
-        let s = net.shape();
-        assert_eq!(vel.shape(), s, "velocity shape differs from network shape");
-        let n = self.n();
-        let m = s.m;
-        self.backward_features(net, ws, par);
-        let tw = w_tile_cols(m);
-        let p = par_for(par, 2 * n * m * m);
-        let mut omega = self.reg.omega_start(net);
-        for l in 0..s.n_w() {
-            let hl = MatRef::from_column_major_slice(&ws.hz[l], n, m);
-            let gn = MatRef::from_column_major_slice(&ws.g[l + 1], n, m);
-            let w = &net.as_slice()[s.w_range(l)];
-            let (wv, group) = self.reg.prepare_w(w, m, &mut ws.reg);
-            let out = &mut vel.as_mut_slice()[s.w_range(l)];
-            for_tiles!(p, |(t, (out, sums)): (usize, (&mut [f64], &mut [f64]))| {
-                let k0 = t * tw;
-                let wt = &w[k0 * m..k0 * m + out.len()];
-                w_data_tile(hl, gn, k0, out, m);
-                for (kk, (oc, wc)) in out.chunks_exact_mut(m).zip(wt.chunks_exact(m)).enumerate() {
-                    wv.add_col(k0 + kk, wc, oc);
-                }
-                sums[0] = sum_sq(wt);
-            }; (out, m * tw), (ws.tile_sums, 2));
-            let sq = ws.tile_sums.chunks(2).map(|c| c[0]).sum::<f64>();
-            omega += self.reg.omega_w_term(m, sq, group);
-        }
-        let (ar, vr) = (s.a_range(), s.v_range());
-        let (head, v_out) = vel.as_mut_slice().split_at_mut(vr.start);
-        self.small_velocities(
-            net,
-            &ws.g[0],
-            &ws.hz[s.depth - 1],
-            &ws.r,
-            &mut head[ar],
-            v_out,
-            par,
-        );
-        self.reg.omega_finish(omega)
-    }
-
     /// Velocities (allocating twin of [`Problem::velocities_into`]).
     pub fn velocities(&self, net: &Network) -> Params {
         let mut ws = Workspace::new(net.shape(), self.n());
@@ -846,172 +690,4 @@ impl Problem {
         net.axpy(eta, vel);
         j
     }
-
-    /// One step of scaled GD, $\theta \leftarrow \theta + \eta\dot\theta$, without a velocity buffer: each
-    /// column tile of $\dot W_\ell = -h(Z_\ell)^\top G_{\ell+1} + r(W_\ell)$ is computed into a per-thread scratch
-    /// of about 1 MiB and added to $W_\ell$ at once (after $W_\ell$'s last use in the backward pass), so the
-    /// step needs the parameters, the $N\times m$ workspace and nothing of the parameters' size.
-    ///
-    /// The new parameters are exactly those of [`Problem::gd_step`] (same products, same additions).
-    /// Returns $J$ and the dissipation $\|\dot\theta\|^2_{\rm scaled}$ before the step.
-    pub fn gd_step_fused(
-        &self,
-        net: &mut Network,
-        eta: f64,
-        ws: &mut Workspace,
-        par: Par,
-    ) -> StepReport {
-        let s = net.shape();
-        assert_eq!(ws.shape, s, "workspace shape differs from network shape");
-        let n = self.n();
-        let m = s.m;
-        let risk = self.forward_into(net, ws, par);
-        self.backward_features(net, ws, par);
-        // Ȧ and v̇ from the old parameters (they read only A, v, G_1, h(Z_L), r).
-        let mut omega = self.reg.omega_start(net);
-        let dm = s.d * m;
-        {
-            let (a_out, v_out) = ws.small.split_at_mut(dm);
-            self.small_velocities(net, &ws.g[0], &ws.hz[s.depth - 1], &ws.r, a_out, v_out, par);
-        }
-        let (wa, ww) = s.metric();
-        let mut diss = wa * sum_sq(&ws.small[..dm]) + wa * sum_sq(&ws.small[dm..]);
-        let tw = w_tile_cols(m);
-        let p = par_for(par, 2 * n * m * m);
-        for l in 0..s.n_w() {
-            let hl = MatRef::from_column_major_slice(&ws.hz[l], n, m);
-            let gn = MatRef::from_column_major_slice(&ws.g[l + 1], n, m);
-            let wr = s.w_range(l);
-            // The regularizer's usage means need all of the old W_l before any tile changes.
-            let (wv, group) = self
-                .reg
-                .prepare_w(&net.as_slice()[wr.clone()], m, &mut ws.reg);
-            let w = &mut net.as_mut_slice()[wr];
-            for_tiles!(p, |(t, (wt, sums)): (usize, (&mut [f64], &mut [f64]))| {
-                let k0 = t * tw;
-                with_tile_scratch(wt.len(), |vt| {
-                    w_data_tile(hl, gn, k0, vt, m);
-                    let (sq, sv) = match wv {
-                        WVelocity::Zero => update_tile::<false>(wt, vt, 0.0, eta),
-                        WVelocity::L2 { lambda } => update_tile::<true>(wt, vt, lambda, eta),
-                        WVelocity::Group { .. } => {
-                            for (kk, (vc, wc)) in
-                                vt.chunks_exact_mut(m).zip(wt.chunks_exact(m)).enumerate()
-                            {
-                                wv.add_col(k0 + kk, wc, vc);
-                            }
-                            update_tile::<false>(wt, vt, 0.0, eta)
-                        }
-                    };
-                    sums[0] = sq;
-                    sums[1] = sv;
-                });
-            }; (w, m * tw), (ws.tile_sums, 2));
-            let sq = ws.tile_sums.chunks(2).map(|c| c[0]).sum::<f64>();
-            omega += self.reg.omega_w_term(m, sq, group);
-            diss += ww * ws.tile_sums.chunks(2).map(|c| c[1]).sum::<f64>();
-        }
-        // A and v last: the backward pass above no longer needs them.
-        let (ar, vr) = (s.a_range(), s.v_range());
-        for (x, &v) in net.as_mut_slice()[ar].iter_mut().zip(&ws.small[..dm]) {
-            *x += eta * v;
-        }
-        for (x, &v) in net.as_mut_slice()[vr].iter_mut().zip(&ws.small[dm..]) {
-            *x += eta * v;
-        }
-        StepReport {
-            objective: risk + self.reg.omega_finish(omega),
-            dissipation: diss,
-        }
-    }
-}
-
-impl Problem {
-    /// The objective and the dissipation $\|\dot\theta\|^2_{\rm scaled}$ at `net`, as
-    /// [`Problem::gd_step_fused`] reports them, without a step and without a velocity buffer.
-    pub fn step_report(&self, net: &Network, ws: &mut Workspace, par: Par) -> StepReport {
-        let s = net.shape();
-        assert_eq!(ws.shape, s, "workspace shape differs from network shape");
-        let n = self.n();
-        let m = s.m;
-        let risk = self.forward_into(net, ws, par);
-        self.backward_features(net, ws, par);
-        let mut omega = self.reg.omega_start(net);
-        let dm = s.d * m;
-        {
-            let (a_out, v_out) = ws.small.split_at_mut(dm);
-            self.small_velocities(net, &ws.g[0], &ws.hz[s.depth - 1], &ws.r, a_out, v_out, par);
-        }
-        let (wa, ww) = s.metric();
-        let mut diss = wa * sum_sq(&ws.small[..dm]) + wa * sum_sq(&ws.small[dm..]);
-        let tw = w_tile_cols(m);
-        let p = par_for(par, 2 * n * m * m);
-        for l in 0..s.n_w() {
-            let hl = MatRef::from_column_major_slice(&ws.hz[l], n, m);
-            let gn = MatRef::from_column_major_slice(&ws.g[l + 1], n, m);
-            let w = &net.as_slice()[s.w_range(l)];
-            let (wv, group) = self.reg.prepare_w(w, m, &mut ws.reg);
-            for_tiles!(p, |(t, sums): (usize, &mut [f64])| {
-                let k0 = t * tw;
-                let wt = &w[k0 * m..(k0 + tw).min(m) * m];
-                with_tile_scratch(wt.len(), |vt| {
-                    w_data_tile(hl, gn, k0, vt, m);
-                    for (kk, (vc, wc)) in vt.chunks_exact_mut(m).zip(wt.chunks_exact(m)).enumerate() {
-                        wv.add_col(k0 + kk, wc, vc);
-                    }
-                    sums[0] = sum_sq(wt);
-                    sums[1] = sum_sq(vt);
-                });
-            }; (ws.tile_sums, 2));
-            let sq = ws.tile_sums.chunks(2).map(|c| c[0]).sum::<f64>();
-            omega += self.reg.omega_w_term(m, sq, group);
-            diss += ww * ws.tile_sums.chunks(2).map(|c| c[1]).sum::<f64>();
-        }
-        StepReport {
-            objective: risk + self.reg.omega_finish(omega),
-            dissipation: diss,
-        }
-    }
-}
-
-/// One pass over a tile of $W_\ell$ and of its velocity's data part `d` (in `vt`): the velocity
-/// $v = d$ (or $v = -\lambda w + d$ with `L2`), $\sum w^2$ and $\sum v^2$ (in the lanes of
-/// [`sum_sq`], so they equal `sum_sq(w)` and `sum_sq(v)` bit for bit), and the GD update $w \leftarrow w + \eta v$.
-#[inline]
-fn update_tile<const L2: bool>(wt: &mut [f64], vt: &[f64], lambda: f64, eta: f64) -> (f64, f64) {
-    let mut aw = [0.0f64; 8];
-    let mut av = [0.0f64; 8];
-    let mut wc = wt.chunks_exact_mut(8);
-    let mut vc = vt.chunks_exact(8);
-    for (w8, d8) in (&mut wc).zip(&mut vc) {
-        for i in 0..8 {
-            let x = w8[i];
-            let v = if L2 { -lambda * x + d8[i] } else { d8[i] };
-            aw[i] += x * x;
-            av[i] += v * v;
-            w8[i] = x + eta * v;
-        }
-    }
-    let (mut tw, mut tv) = (0.0, 0.0);
-    for (x, &d) in wc.into_remainder().iter_mut().zip(vc.remainder()) {
-        let v = if L2 { -lambda * *x + d } else { d };
-        tw += *x * *x;
-        tv += v * v;
-        *x += eta * v;
-    }
-    (combine8(&aw, tw), combine8(&av, tv))
-}
-
-/// The data part of $\dot W_\ell$ on the column tile starting at `k0`: `out` ($m\times w$, column-major)
-/// $= -h(Z_\ell)^\top G_{\ell+1}[:, k_0..k_0+w]$, computed sequentially (tiles are the parallel unit).
-fn w_data_tile(h: MatRef<'_, f64>, g: MatRef<'_, f64>, k0: usize, out: &mut [f64], m: usize) {
-    let w = out.len() / m;
-    mm(
-        MatMut::from_column_major_slice_mut(out, m, w),
-        Accum::Replace,
-        h.transpose(),
-        g.subcols(k0, w),
-        -1.0,
-        Par::Seq,
-    );
 }

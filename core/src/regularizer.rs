@@ -114,11 +114,12 @@ impl Regularizer {
         let s = net.shape();
         let mut scratch = RegScratch::default();
         let mut acc = self.omega_start(net);
-        for l in 0..s.n_w() {
+        // Top layer first and ‖W‖² summed as the backward pass sums it: the objective the velocities and
+        // GD steps report equals this value bit for bit.
+        for l in (0..s.n_w()).rev() {
             let w = &net.as_slice()[s.w_range(l)];
             let (_, group) = self.prepare_w(w, s.m, &mut scratch);
-            let tile = s.m * crate::network::w_tile_cols(s.m);
-            let sq = w.chunks(tile).map(sum_sq).sum::<f64>();
+            let sq = crate::network::w_sq_norm(w, s.m);
             acc += self.omega_w_term(s.m, sq, group);
         }
         self.omega_finish(acc)
@@ -258,7 +259,7 @@ impl Regularizer {
                 .zip(w.chunks_exact(s.m))
                 .enumerate()
             {
-                wv.add_col(k, wc, oc);
+                wv.add_seg(k, 0, wc, oc);
             }
         }
         let vr = s.v_range();
@@ -313,9 +314,9 @@ pub(crate) enum WVelocity<'a> {
 }
 
 impl WVelocity<'_> {
-    /// Column `k` of $W$ is `w`: `out[j] = r(W_jk) + out[j]`.
+    /// Rows `j0..j0 + w.len()` of column `k` of $W$ are `w`: `out[i] = r(W_{j0+i,k}) + out[i]`.
     #[inline]
-    pub(crate) fn add_col(&self, k: usize, w: &[f64], out: &mut [f64]) {
+    pub(crate) fn add_seg(&self, k: usize, j0: usize, w: &[f64], out: &mut [f64]) {
         match *self {
             Self::Zero => {}
             Self::L2 { lambda } => {
@@ -325,7 +326,7 @@ impl WVelocity<'_> {
             }
             Self::Group { coef, cq, rq } => {
                 let ck = cq[k];
-                for ((o, &x), &r) in out.iter_mut().zip(w).zip(rq) {
+                for ((o, &x), &r) in out.iter_mut().zip(w).zip(&rq[j0..]) {
                     *o += coef * (ck + r) * sign0(x);
                 }
             }
