@@ -29,5 +29,5 @@ pub use activation::Activation;
 pub use data::Dataset;
 pub use error::{CoreError, Result};
 pub use loss::Loss;
-pub use network::{Arch, Network, Params, Problem, Shape};
+pub use network::{Arch, Network, Params, ParamsRef, Problem, Shape};
 pub use regularizer::Regularizer;

@@ -160,6 +160,52 @@ pub struct Params {
 /// A finite-width network is its parameters.
 pub type Network = Params;
 
+/// Borrowed parameters: a shape and a flat buffer of `shape.len()` entries in the layout of [`Params`].
+///
+/// What the hot path reads. A [`Params`] gives one ([`Params::view`]), and so does any slice of the right
+/// length ([`ParamsRef::new`]) — an integrator's state, for instance, without copying it into a `Params`.
+#[derive(Clone, Copy, Debug)]
+pub struct ParamsRef<'a> {
+    shape: Shape,
+    data: &'a [f64],
+}
+
+impl<'a> ParamsRef<'a> {
+    /// View `data` as parameters of `shape`; errors if its length is not `shape.len()`.
+    pub fn new(shape: Shape, data: &'a [f64]) -> Result<Self> {
+        if data.len() != shape.len() {
+            return Err(CoreError::shape(
+                "parameter buffer",
+                format!("{} entries", shape.len()),
+                format!("{} entries", data.len()),
+            ));
+        }
+        Ok(Self { shape, data })
+    }
+    /// The shape.
+    pub fn shape(&self) -> Shape {
+        self.shape
+    }
+    /// The flat buffer.
+    pub fn as_slice(&self) -> &'a [f64] {
+        self.data
+    }
+    /// $A$ ($d \times m$).
+    pub fn a(&self) -> MatRef<'a, f64> {
+        let s = self.shape;
+        MatRef::from_column_major_slice(&self.data[s.a_range()], s.d, s.m)
+    }
+    /// $W_{l+1}$ ($m\times m$), `l` from 0.
+    pub fn w(&self, l: usize) -> MatRef<'a, f64> {
+        let s = self.shape;
+        MatRef::from_column_major_slice(&self.data[s.w_range(l)], s.m, s.m)
+    }
+    /// $v$.
+    pub fn v(&self) -> &'a [f64] {
+        &self.data[self.shape.v_range()]
+    }
+}
+
 impl Params {
     /// All-zero parameters.
     pub fn zeros(shape: Shape) -> Self {
@@ -214,6 +260,13 @@ impl Params {
     pub fn shape(&self) -> Shape {
         self.shape
     }
+    /// Borrowed view.
+    pub fn view(&self) -> ParamsRef<'_> {
+        ParamsRef {
+            shape: self.shape,
+            data: &self.data,
+        }
+    }
     /// The flat buffer.
     pub fn as_slice(&self) -> &[f64] {
         &self.data
@@ -228,8 +281,7 @@ impl Params {
     }
     /// $A$ ($d \times m$).
     pub fn a(&self) -> MatRef<'_, f64> {
-        let s = self.shape;
-        MatRef::from_column_major_slice(&self.data[s.a_range()], s.d, s.m)
+        self.view().a()
     }
     /// $A$, mutably.
     pub fn a_mut(&mut self) -> MatMut<'_, f64> {
@@ -238,8 +290,7 @@ impl Params {
     }
     /// $W_{l+1}$ ($m\times m$), `l` from 0.
     pub fn w(&self, l: usize) -> MatRef<'_, f64> {
-        let s = self.shape;
-        MatRef::from_column_major_slice(&self.data[s.w_range(l)], s.m, s.m)
+        self.view().w(l)
     }
     /// $W_{l+1}$, mutably.
     pub fn w_mut(&mut self, l: usize) -> MatMut<'_, f64> {
@@ -248,7 +299,7 @@ impl Params {
     }
     /// $v$.
     pub fn v(&self) -> &[f64] {
-        &self.data[self.shape.v_range()]
+        self.view().v()
     }
     /// $v$, mutably.
     pub fn v_mut(&mut self) -> &mut [f64] {
@@ -523,6 +574,11 @@ impl Problem {
     /// $\frac1m h(Z_\ell)W_\ell[:,\text{tile}]$ (plus $Z_\ell[:,\text{tile}]$ for the ResNet) and, while it is in
     /// cache, $h$ and $h'$ of the tile.
     pub fn forward_into(&self, net: &Network, ws: &mut Workspace, par: Par) -> f64 {
+        self.forward_at(net.view(), ws, par)
+    }
+
+    /// [`Problem::forward_into`] at borrowed parameters.
+    pub fn forward_at(&self, net: ParamsRef<'_>, ws: &mut Workspace, par: Par) -> f64 {
         let s = net.shape();
         assert_eq!(ws.shape, s, "workspace shape differs from network shape");
         let n = self.n();
@@ -590,6 +646,7 @@ impl Problem {
             net.shape(),
             "workspace shape differs from network shape"
         );
+        let net = net.view();
         let act = self.activation;
         let len = self.n() * nm_tile_cols(ws.shape.m);
         // An activation costs some tens of flops.
@@ -604,7 +661,7 @@ impl Problem {
     }
 
     /// $\hat{\mathbf y} = \frac1m h(Z_L)v$ and the residual from `ws.hz`; returns the risk.
-    fn output_into(&self, net: &Network, ws: &mut Workspace) -> f64 {
+    fn output_into(&self, net: ParamsRef<'_>, ws: &mut Workspace) -> f64 {
         let s = net.shape();
         let (n, m) = (self.n(), s.m);
         let inv_m = 1.0 / m as f64;
@@ -663,8 +720,20 @@ impl Problem {
             net.shape(),
             "velocity shape differs from network shape"
         );
-        let risk = self.forward_into(net, ws, par);
-        risk + self.backward_into(net, ws, vel, par)
+        self.velocities_at(net.view(), ws, vel.as_mut_slice(), par)
+    }
+
+    /// [`Problem::velocities_into`] at borrowed parameters, into a flat buffer in the layout of [`Params`]
+    /// (what an integrator's vector field needs: no copy in, no copy out).
+    pub fn velocities_at(
+        &self,
+        net: ParamsRef<'_>,
+        ws: &mut Workspace,
+        vel: &mut [f64],
+        par: Par,
+    ) -> f64 {
+        let risk = self.forward_at(net, ws, par);
+        risk + self.backward_at(net, ws, vel, par)
     }
 
     /// Velocities (allocating twin of [`Problem::velocities_into`]).

@@ -13,7 +13,7 @@
 //! exactly-zero weight at zero when the data gradient vanishes. Away from zeros the velocity is the exact
 //! scaled gradient (checked against finite differences in the tests).
 use crate::error::{CoreError, Result};
-use crate::network::Params;
+use crate::network::{Params, ParamsRef};
 
 /// A regularizer of the finite-width objective.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -113,7 +113,7 @@ impl Regularizer {
         }
         let s = net.shape();
         let mut scratch = RegScratch::default();
-        let mut acc = self.omega_start(net);
+        let mut acc = self.omega_start(net.view());
         // Top layer first and ‖W‖² summed as the backward pass sums it: the objective the velocities and
         // GD steps report equals this value bit for bit.
         for l in (0..s.n_w()).rev() {
@@ -129,7 +129,7 @@ impl Regularizer {
     ///
     /// L2: $\frac1m(\lambda_A\|A\|^2 + \lambda_v\|v\|^2)$; group: $\frac1{2m}\|A\|^2 + \frac1m\sum_j|v_j|^q$
     /// (the common factor, ½ or λ, is applied by [`Regularizer::omega_finish`]).
-    pub(crate) fn omega_start(&self, net: &Params) -> f64 {
+    pub(crate) fn omega_start(&self, net: ParamsRef<'_>) -> f64 {
         let s = net.shape();
         let m = s.m as f64;
         let a = &net.as_slice()[s.a_range()];

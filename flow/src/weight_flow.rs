@@ -3,7 +3,7 @@ use crate::error::{FlowError, Result};
 use crate::field::{Diagnostics, ResidualBound, VectorField};
 use faer::Par;
 use nff_core::network::Workspace;
-use nff_core::{Network, Params, Problem, Shape};
+use nff_core::{Network, Params, ParamsRef, Problem, Shape};
 
 /// $\dot\theta = (\dot A, \dot W_1, \dots, \dot W_{L-1}, \dot v)$, the scaled negative gradient of $J$ (math.md §2):
 /// $$\dot A=-X^\top G_1-m\,\partial_A\Omega,\qquad \dot W_\ell=-h(Z_\ell)^\top G_{\ell+1}-m^2\partial_{W_\ell}\Omega,\qquad \dot v=-h(Z_L)^\top\mathbf r-m\,\partial_v\Omega,$$
@@ -11,8 +11,9 @@ use nff_core::{Network, Params, Problem, Shape};
 ///
 /// The state is exactly the [`Params`] buffer (`A`, `W_1..W_{L-1}`, `v`, column-major), so explicit Euler
 /// with step $\eta$ on this field is scaled gradient descent ([`Problem::gd_step`]). Works for every
-/// architecture (two-level, DNN, ResNet). Evaluation allocates nothing: the network, velocity and
-/// [`Workspace`] buffers live in the field; `par` is passed to every GEMM.
+/// architecture (two-level, DNN, ResNet). Evaluation allocates nothing and copies nothing of the parameters'
+/// size: it reads the state in place ([`Problem::velocities_at`]) and writes the velocity straight into the
+/// integrator's buffer; the [`Workspace`] lives in the field; `par` is passed to every GEMM.
 ///
 /// ```
 /// use nff_core::{Activation, Arch, Dataset, Loss, Params, Problem, Regularizer, Shape};
@@ -34,7 +35,6 @@ pub struct WeightFlow {
     shape: Shape,
     par: Par,
     net: Params,
-    vel: Params,
     ws: Workspace,
     evaluations: u64,
     last_objective: f64,
@@ -47,7 +47,6 @@ impl WeightFlow {
         problem.check_network(&net)?;
         let ws = Workspace::new(shape, problem.n());
         Ok(Self {
-            vel: Params::zeros(shape),
             problem,
             shape,
             par,
@@ -117,11 +116,12 @@ impl VectorField for WeightFlow {
     }
     fn eval(&mut self, _t: f64, y: &[f64], dy: &mut [f64]) {
         self.evaluations += 1;
-        self.net.as_mut_slice().copy_from_slice(y);
-        self.last_objective =
-            self.problem
-                .velocities_into(&self.net, &mut self.ws, &mut self.vel, self.par);
-        dy.copy_from_slice(self.vel.as_slice());
+        // The state and the velocity are used in place: no copy of the parameters in or out.
+        let theta = ParamsRef::new(self.shape, y)
+            .expect("integrators pass states of the field's dimension");
+        self.last_objective = self
+            .problem
+            .velocities_at(theta, &mut self.ws, dy, self.par);
     }
     fn evaluations(&self) -> u64 {
         self.evaluations

@@ -9,15 +9,15 @@
 //! Tiles run in parallel, each sequentially, with boundaries fixed by the sizes: results are identical for
 //! every thread count.
 use super::{
-    mm, nm_tile_cols, par_for, with_tile_scratch, Network, Params, Problem, Shape, StepReport,
-    Workspace,
+    mm, nm_tile_cols, par_for, with_tile_scratch, Network, Params, ParamsRef, Problem, Shape,
+    StepReport, Workspace,
 };
 use crate::regularizer::{combine8, sum_sq, WVelocity};
 use faer::{Accum, MatMut, MatRef, Par};
 
 impl Problem {
     /// $G_L = h'(Z_L)\odot(\mathbf r v^\top)$ into `ws.g[L-1]` from a completed forward pass.
-    fn top_backward_features(&self, net: &Network, ws: &mut Workspace) {
+    fn top_backward_features(&self, net: ParamsRef<'_>, ws: &mut Workspace) {
         let n = self.n();
         let top = net.shape().depth - 1;
         let r = &ws.r;
@@ -37,7 +37,7 @@ impl Problem {
     #[allow(clippy::too_many_arguments)]
     fn small_velocities(
         &self,
-        net: &Network,
+        net: ParamsRef<'_>,
         ws_g1: &[f64],
         ws_hl: &[f64],
         ws_r: &[f64],
@@ -78,17 +78,37 @@ impl Problem {
         vel: &mut Params,
         par: Par,
     ) -> f64 {
+        assert_eq!(
+            vel.shape(),
+            net.shape(),
+            "velocity shape differs from network shape"
+        );
+        self.backward_at(net.view(), ws, vel.as_mut_slice(), par)
+    }
+
+    /// [`Problem::backward_into`] at borrowed parameters, into a flat buffer in the layout of [`Params`].
+    pub fn backward_at(
+        &self,
+        net: ParamsRef<'_>,
+        ws: &mut Workspace,
+        vel: &mut [f64],
+        par: Par,
+    ) -> f64 {
         let s = net.shape();
-        assert_eq!(vel.shape(), s, "velocity shape differs from network shape");
+        assert_eq!(
+            vel.len(),
+            s.len(),
+            "velocity buffer length differs from shape"
+        );
         let mut omega = self.reg.omega_start(net);
         self.top_backward_features(net, ws);
         for l in (0..s.n_w()).rev() {
             let wr = s.w_range(l);
-            let (w, out) = (&net.as_slice()[wr.clone()], &mut vel.as_mut_slice()[wr]);
+            let (w, out) = (&net.as_slice()[wr.clone()], &mut vel[wr]);
             omega += self.layer_pass(s, l, WPass::Write(w, out), ws, par).0;
         }
         let (ar, vr) = (s.a_range(), s.v_range());
-        let (head, v_out) = vel.as_mut_slice().split_at_mut(vr.start);
+        let (head, v_out) = vel.split_at_mut(vr.start);
         self.small_velocities(
             net,
             &ws.g[0],
@@ -122,8 +142,8 @@ impl Problem {
         let s = net.shape();
         assert_eq!(ws.shape, s, "workspace shape differs from network shape");
         let risk = self.forward_into(net, ws, par);
-        let mut omega = self.reg.omega_start(net);
-        self.top_backward_features(net, ws);
+        let mut omega = self.reg.omega_start(net.view());
+        self.top_backward_features(net.view(), ws);
         let (_, ww) = s.metric();
         let mut diss_w = 0.0;
         for l in (0..s.n_w()).rev() {
@@ -132,7 +152,7 @@ impl Problem {
             omega += o;
             diss_w += ww * v_sq;
         }
-        let diss = self.small_into_ws(net, ws, par) + diss_w;
+        let diss = self.small_into_ws(net.view(), ws, par) + diss_w;
         // A and v last: the backward pass above no longer needs them.
         let dm = s.d * s.m;
         let (ar, vr) = (s.a_range(), s.v_range());
@@ -154,8 +174,8 @@ impl Problem {
         let s = net.shape();
         assert_eq!(ws.shape, s, "workspace shape differs from network shape");
         let risk = self.forward_into(net, ws, par);
-        let mut omega = self.reg.omega_start(net);
-        self.top_backward_features(net, ws);
+        let mut omega = self.reg.omega_start(net.view());
+        self.top_backward_features(net.view(), ws);
         let (_, ww) = s.metric();
         let mut diss_w = 0.0;
         for l in (0..s.n_w()).rev() {
@@ -166,12 +186,12 @@ impl Problem {
         }
         StepReport {
             objective: risk + self.reg.omega_finish(omega),
-            dissipation: self.small_into_ws(net, ws, par) + diss_w,
+            dissipation: self.small_into_ws(net.view(), ws, par) + diss_w,
         }
     }
 
     /// $\dot A$ and $\dot v$ into `ws.small` (after the backward pass); returns their part of the dissipation.
-    fn small_into_ws(&self, net: &Network, ws: &mut Workspace, par: Par) -> f64 {
+    fn small_into_ws(&self, net: ParamsRef<'_>, ws: &mut Workspace, par: Par) -> f64 {
         let s = net.shape();
         let dm = s.d * s.m;
         let (a_out, v_out) = ws.small.split_at_mut(dm);
@@ -294,9 +314,72 @@ impl<'a> WTile<'a> {
         }
     }
 
-    /// Column `k` of the tile (rows `j0..`): `v` holds the data part of $\dot W$ on entry and the velocity
-    /// $v = d + r(w)$ on exit; $\sum w^2$ and $\sum v^2$ go into `aw`, `av`; then the pass's action.
+    /// [`WTile::apply`] on the columns `k0..` of a chunk `d` ($|R|\times$ chunk width, column-major).
+    ///
+    /// On x86-64 CPUs with AVX2 the loop runs compiled for AVX2 (twice the lanes of the baseline SSE2
+    /// build, no spills); the arithmetic is the same lane for lane (Rust never contracts to FMA), so the
+    /// results are bit for bit those of the baseline build.
+    #[allow(clippy::too_many_arguments)]
     #[inline]
+    fn apply_chunk(
+        &mut self,
+        k0: usize,
+        j0: usize,
+        rows: usize,
+        d: &mut [f64],
+        wv: &WVelocity<'_>,
+        aw: &mut Lanes,
+        av: &mut Lanes,
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports AVX2 (checked just above), the only requirement of the call.
+                unsafe { self.apply_chunk_avx2(k0, j0, rows, d, wv, aw, av) };
+                return;
+            }
+        }
+        self.apply_chunk_body(k0, j0, rows, d, wv, aw, av);
+    }
+
+    /// [`WTile::apply_chunk`] compiled for AVX2. Safety: the CPU must support AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx2")]
+    unsafe fn apply_chunk_avx2(
+        &mut self,
+        k0: usize,
+        j0: usize,
+        rows: usize,
+        d: &mut [f64],
+        wv: &WVelocity<'_>,
+        aw: &mut Lanes,
+        av: &mut Lanes,
+    ) {
+        self.apply_chunk_body(k0, j0, rows, d, wv, aw, av);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn apply_chunk_body(
+        &mut self,
+        k0: usize,
+        j0: usize,
+        rows: usize,
+        d: &mut [f64],
+        wv: &WVelocity<'_>,
+        aw: &mut Lanes,
+        av: &mut Lanes,
+    ) {
+        for (kk, v) in d.chunks_exact_mut(rows).enumerate() {
+            self.apply(k0 + kk, j0, v, wv, aw, av);
+        }
+    }
+
+    /// Column `k` of the tile (rows `j0..`): `v` holds the data part of $\dot W$ on entry and the velocity
+    /// $v = d + r(w)$ on exit (except for `Update`, which adds it to $w$ instead); $\sum w^2$ and $\sum v^2$
+    /// go into `aw`, `av`; then the pass's action.
+    #[inline(always)]
     fn apply(
         &mut self,
         k: usize,
@@ -307,17 +390,9 @@ impl<'a> WTile<'a> {
         av: &mut Lanes,
     ) {
         match self {
-            Self::Report(w) => {
-                let x = col(*w, k);
-                wv.add_seg(k, j0, x, v);
-                aw.add(x);
-                av.add(v);
-            }
+            Self::Report(w) => velocity_col(wv, k, j0, col(*w, k), v, aw, av),
             Self::Write(w, out) => {
-                let x = col(*w, k);
-                wv.add_seg(k, j0, x, v);
-                aw.add(x);
-                av.add(v);
+                velocity_col(wv, k, j0, col(*w, k), v, aw, av);
                 col_mut(out, k).copy_from_slice(v);
             }
             Self::Update(w, eta) => {
@@ -412,9 +487,7 @@ impl LayerCtx<'_> {
                     -1.0,
                     Par::Seq,
                 );
-                for (kk, v) in d.chunks_exact_mut(rows).enumerate() {
-                    tile.apply(k0 + kk, j0, v, &self.wv, &mut aw, &mut av);
-                }
+                tile.apply_chunk(k0, j0, rows, d, &self.wv, &mut aw, &mut av);
             }
             // G_ℓ[:, R] = [G_{ℓ+1}[:, R]]_Res + h'(Z_ℓ)[:, R] ⊙ (that sum).
             let (dz, gnext) = (&self.dz[c0..], &self.g_next[c0..]);
@@ -516,50 +589,64 @@ pub(crate) fn w_sq_norm(w: &[f64], m: usize) -> f64 {
         .sum::<f64>()
 }
 
+/// The velocity of one column segment in place (see [`velocity_seg`]), for each kind of regularizer.
+#[inline(always)]
+fn velocity_col(
+    wv: &WVelocity<'_>,
+    k: usize,
+    j0: usize,
+    x: &[f64],
+    v: &mut [f64],
+    aw: &mut Lanes,
+    av: &mut Lanes,
+) {
+    match *wv {
+        WVelocity::Zero => velocity_seg::<false>(x, v, 0.0, aw, av),
+        WVelocity::L2 { lambda } => velocity_seg::<true>(x, v, lambda, aw, av),
+        WVelocity::Group { .. } => {
+            wv.add_seg(k, j0, x, v);
+            velocity_seg::<false>(x, v, 0.0, aw, av);
+        }
+    }
+}
+
+/// One segment of a tile of $W_\ell$ and of its velocity's data part `v`: the velocity $v = d$ (or
+/// $v = -\lambda w + d$ with `L2`) in place, $\sum w^2$ into `aw` and $\sum v^2$ into `av` (as [`Lanes::add`]
+/// would).
+#[inline(always)]
+fn velocity_seg<const L2: bool>(
+    w: &[f64],
+    v: &mut [f64],
+    lambda: f64,
+    aw: &mut Lanes,
+    av: &mut Lanes,
+) {
+    let (mut lw, mut lv) = (aw.lanes, av.lanes);
+    let mut wc = w.chunks_exact(8);
+    let mut vc = v.chunks_exact_mut(8);
+    for (w8, v8) in (&mut wc).zip(&mut vc) {
+        // Whole arrays of eight, so that the loop vectorizes cleanly.
+        let x: [f64; 8] = std::array::from_fn(|i| w8[i]);
+        let v: [f64; 8] = std::array::from_fn(|i| if L2 { -lambda * x[i] + v8[i] } else { v8[i] });
+        lw = std::array::from_fn(|i| lw[i] + x[i] * x[i]);
+        lv = std::array::from_fn(|i| lv[i] + v[i] * v[i]);
+        v8.copy_from_slice(&v);
+    }
+    (aw.lanes, av.lanes) = (lw, lv);
+    for (&x, v) in wc.remainder().iter().zip(vc.into_remainder()) {
+        if L2 {
+            *v += -lambda * x;
+        }
+        aw.tail += x * x;
+        av.tail += *v * *v;
+    }
+}
+
 /// One segment of a tile of $W_\ell$ and of its velocity's data part `d`: the velocity $v = d$ (or
 /// $v = -\lambda w + d$ with `L2`), $\sum w^2$ into `aw` and $\sum v^2$ into `av` (as [`Lanes::add`] would),
 /// and the GD update $w \leftarrow w + \eta v$.
-///
-/// On x86-64 CPUs with AVX2 the same loop runs compiled for AVX2 (twice the lanes of the baseline SSE2
-/// build, no spills); the arithmetic is identical lane for lane (no FMA contraction), so the results are
-/// bit for bit those of the baseline build.
-#[inline]
-fn update_seg<const L2: bool>(
-    w: &mut [f64],
-    d: &[f64],
-    lambda: f64,
-    eta: f64,
-    aw: &mut Lanes,
-    av: &mut Lanes,
-) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above), the only requirement of the call.
-            unsafe { update_seg_avx2::<L2>(w, d, lambda, eta, aw, av) };
-            return;
-        }
-    }
-    update_seg_body::<L2>(w, d, lambda, eta, aw, av);
-}
-
-/// [`update_seg`] compiled for AVX2. Safety: the CPU must support AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn update_seg_avx2<const L2: bool>(
-    w: &mut [f64],
-    d: &[f64],
-    lambda: f64,
-    eta: f64,
-    aw: &mut Lanes,
-    av: &mut Lanes,
-) {
-    update_seg_body::<L2>(w, d, lambda, eta, aw, av);
-}
-
-/// The loop of [`update_seg`], inlined into each build of it.
 #[inline(always)]
-fn update_seg_body<const L2: bool>(
+fn update_seg<const L2: bool>(
     w: &mut [f64],
     d: &[f64],
     lambda: f64,
@@ -571,13 +658,13 @@ fn update_seg_body<const L2: bool>(
     let mut wc = w.chunks_exact_mut(8);
     let mut dc = d.chunks_exact(8);
     for (w8, d8) in (&mut wc).zip(&mut dc) {
-        for i in 0..8 {
-            let x = w8[i];
-            let v = if L2 { -lambda * x + d8[i] } else { d8[i] };
-            lw[i] += x * x;
-            lv[i] += v * v;
-            w8[i] = x + eta * v;
-        }
+        // Whole arrays of eight, so that the loop vectorizes cleanly.
+        let x: [f64; 8] = std::array::from_fn(|i| w8[i]);
+        let v: [f64; 8] = std::array::from_fn(|i| if L2 { -lambda * x[i] + d8[i] } else { d8[i] });
+        lw = std::array::from_fn(|i| lw[i] + x[i] * x[i]);
+        lv = std::array::from_fn(|i| lv[i] + v[i] * v[i]);
+        let xn: [f64; 8] = std::array::from_fn(|i| x[i] + eta * v[i]);
+        w8.copy_from_slice(&xn);
     }
     (aw.lanes, av.lanes) = (lw, lv);
     for (x, &d) in wc.into_remainder().iter_mut().zip(dc.remainder()) {

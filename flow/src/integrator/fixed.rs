@@ -1,7 +1,7 @@
 //! Fixed-step explicit Runge–Kutta methods: Euler, Heun, RK4.
 use super::{
-    all_finite, check_dim, check_restore, fixed_step_size, initial_derivative, Integrator,
-    IntegratorCheckpoint, StepStats, StepStatus,
+    all_finite, check_dim, check_restore, fixed_step_size, initial_derivative, par_fill,
+    Integrator, IntegratorCheckpoint, StepStats, StepStatus,
 };
 use crate::error::{positive, Result};
 use crate::field::VectorField;
@@ -139,50 +139,53 @@ impl Integrator for FixedStep {
     ) -> Result<StepStatus> {
         let (h, t_new) = fixed_step_size(self.dt, *t, t_end);
         let t0 = *t;
-        match self.method {
-            FixedMethod::Euler => {
-                for ((yn, &yi), &fi) in self.y_new.iter_mut().zip(y.iter()).zip(&self.f) {
-                    *yn = yi + h * fi;
+        let yc: &[f64] = y;
+        // y + c k into `out` (a stage state), chunk by chunk.
+        let stage = |out: &mut Vec<f64>, c: f64, k: &[f64]| {
+            par_fill(out, |o, out| {
+                let r = o..o + out.len();
+                for ((p, &yi), &ki) in out.iter_mut().zip(&yc[r.clone()]).zip(&k[r]) {
+                    *p = yi + c * ki;
                 }
-            }
+            })
+        };
+        let finite = match self.method {
+            FixedMethod::Euler => stage(&mut self.y_new, h, &self.f),
             FixedMethod::Heun => {
-                for ((p, &yi), &fi) in self.tmp.iter_mut().zip(y.iter()).zip(&self.f) {
-                    *p = yi + h * fi;
-                }
+                stage(&mut self.tmp, h, &self.f);
                 self.eval(field, t0 + h, Stage::K2FromTmp);
-                let h2 = 0.5 * h;
-                for (((yn, &yi), &k1), &k2) in self
-                    .y_new
-                    .iter_mut()
-                    .zip(y.iter())
-                    .zip(&self.f)
-                    .zip(&self.k2)
-                {
-                    *yn = yi + h2 * (k1 + k2);
-                }
+                let (h2, k1, k2) = (0.5 * h, &self.f, &self.k2);
+                par_fill(&mut self.y_new, |o, out| {
+                    let r = o..o + out.len();
+                    let ks = k1[r.clone()].iter().zip(&k2[r.clone()]);
+                    for ((yn, &yi), (&k1, &k2)) in out.iter_mut().zip(&yc[r]).zip(ks) {
+                        *yn = yi + h2 * (k1 + k2);
+                    }
+                })
             }
             FixedMethod::Rk4 => {
                 let h2 = 0.5 * h;
-                for ((p, &yi), &k1) in self.tmp.iter_mut().zip(y.iter()).zip(&self.f) {
-                    *p = yi + h2 * k1;
-                }
+                stage(&mut self.tmp, h2, &self.f);
                 self.eval(field, t0 + h2, Stage::K2FromTmp);
-                for ((p, &yi), &k2) in self.tmp.iter_mut().zip(y.iter()).zip(&self.k2) {
-                    *p = yi + h2 * k2;
-                }
+                stage(&mut self.tmp, h2, &self.k2);
                 self.eval(field, t0 + h2, Stage::K3FromTmp);
-                for ((p, &yi), &k3) in self.tmp.iter_mut().zip(y.iter()).zip(&self.k3) {
-                    *p = yi + h * k3;
-                }
+                stage(&mut self.tmp, h, &self.k3);
                 self.eval(field, t0 + h, Stage::K4FromTmp);
                 let h6 = h / 6.0;
-                for (i, yn) in self.y_new.iter_mut().enumerate() {
-                    *yn =
-                        y[i] + h6 * (self.f[i] + 2.0 * self.k2[i] + 2.0 * self.k3[i] + self.k4[i]);
-                }
+                let (k1, k2, k3, k4) = (&self.f, &self.k2, &self.k3, &self.k4);
+                par_fill(&mut self.y_new, |o, out| {
+                    let r = o..o + out.len();
+                    let k12 = k1[r.clone()].iter().zip(&k2[r.clone()]);
+                    let k34 = k3[r.clone()].iter().zip(&k4[r.clone()]);
+                    for (((yn, &yi), (&a, &b)), (&c, &d)) in
+                        out.iter_mut().zip(&yc[r]).zip(k12).zip(k34)
+                    {
+                        *yn = yi + h6 * (a + 2.0 * b + 2.0 * c + d);
+                    }
+                })
             }
-        }
-        if !all_finite(&self.y_new) {
+        };
+        if !finite {
             return Ok(StepStatus::NonFinite);
         }
         // f at the new state into k2 (free now), then swap into place.
@@ -190,7 +193,8 @@ impl Integrator for FixedStep {
         if !all_finite(&self.k2) {
             return Ok(StepStatus::NonFinite);
         }
-        y.copy_from_slice(&self.y_new);
+        let y_new = &self.y_new;
+        par_fill(y, |o, out| out.copy_from_slice(&y_new[o..o + out.len()]));
         std::mem::swap(&mut self.f, &mut self.k2);
         *t = t_new;
         self.stats.accepted += 1;

@@ -25,6 +25,7 @@ pub use maruyama::EulerMaruyama;
 
 use crate::error::Result;
 use crate::field::VectorField;
+use rayon::prelude::*;
 
 /// How one call to [`Integrator::step`] ended.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -178,8 +179,39 @@ pub(crate) fn fixed_step_size(dt: f64, t: f64, t_end: f64) -> (f64, f64) {
     }
 }
 
+/// Entries per chunk of the integrators' elementwise passes (256 KiB of `f64`).
+const CHUNK: usize = 1 << 15;
+
+/// Whether every entry is finite (in parallel chunks on rayon's pool for long vectors).
 pub(crate) fn all_finite(x: &[f64]) -> bool {
-    x.iter().all(|v| v.is_finite())
+    let finite = |c: &[f64]| c.iter().all(|v| v.is_finite());
+    if x.len() < 4 * CHUNK {
+        finite(x)
+    } else {
+        x.par_chunks(CHUNK).all(finite)
+    }
+}
+
+/// Fill `out` chunk by chunk: `f(offset, chunk)` writes `out[offset..offset + chunk.len()]`, reading its
+/// inputs at the same offsets. Long vectors run in parallel chunks on rayon's pool; every entry is computed
+/// by the same operations whatever the thread count, so the result is too. Returns whether every entry of
+/// `out` is finite (checked while the chunk is in cache).
+///
+/// On wide networks these passes (stage states, the final combination, the copy back) move several times
+/// the parameters' size per step: run on one thread they took most of an RK4 step.
+pub(crate) fn par_fill(out: &mut [f64], f: impl Fn(usize, &mut [f64]) + Sync) -> bool {
+    let chunk = |(c, o): (usize, &mut [f64])| {
+        f(c * CHUNK, o);
+        o.iter().all(|v| v.is_finite())
+    };
+    if out.len() < 4 * CHUNK {
+        out.chunks_mut(CHUNK).enumerate().all(chunk)
+    } else {
+        out.par_chunks_mut(CHUNK)
+            .enumerate()
+            .map(chunk)
+            .reduce(|| true, |a, b| a && b)
+    }
 }
 
 pub(crate) fn check_restore(name: &str, c: &IntegratorCheckpoint) -> Result<()> {
