@@ -377,8 +377,8 @@ impl<'a> WTile<'a> {
     }
 
     /// Column `k` of the tile (rows `j0..`): `v` holds the data part of $\dot W$ on entry and the velocity
-    /// $v = d + r(w)$ on exit (except for `Update`, which adds it to $w$ instead); $\sum w^2$ and $\sum v^2$
-    /// go into `aw`, `av`; then the pass's action.
+    /// $v = d + r(w)$ on exit; $\sum w^2$ (of the old $w$) and $\sum v^2$ go into `aw`, `av`; then the pass's
+    /// action: nothing, write $v$ out, or $w \leftarrow w + \eta v$.
     #[inline(always)]
     fn apply(
         &mut self,
@@ -397,13 +397,10 @@ impl<'a> WTile<'a> {
             }
             Self::Update(w, eta) => {
                 let x = col_mut(w, k);
-                match *wv {
-                    WVelocity::Zero => update_seg::<false>(x, v, 0.0, *eta, aw, av),
-                    WVelocity::L2 { lambda } => update_seg::<true>(x, v, lambda, *eta, aw, av),
-                    WVelocity::Group { .. } => {
-                        wv.add_seg(k, j0, x, v);
-                        update_seg::<false>(x, v, 0.0, *eta, aw, av);
-                    }
+                velocity_col(wv, k, j0, x, v, aw, av);
+                // The GD update while the segment is in L1: w ← w + η v.
+                for (x, &v) in x.iter_mut().zip(v.iter()) {
+                    *x += *eta * v;
                 }
             }
         }
@@ -639,38 +636,5 @@ fn velocity_seg<const L2: bool>(
         }
         aw.tail += x * x;
         av.tail += *v * *v;
-    }
-}
-
-/// One segment of a tile of $W_\ell$ and of its velocity's data part `d`: the velocity $v = d$ (or
-/// $v = -\lambda w + d$ with `L2`), $\sum w^2$ into `aw` and $\sum v^2$ into `av` (as [`Lanes::add`] would),
-/// and the GD update $w \leftarrow w + \eta v$.
-#[inline(always)]
-fn update_seg<const L2: bool>(
-    w: &mut [f64],
-    d: &[f64],
-    lambda: f64,
-    eta: f64,
-    aw: &mut Lanes,
-    av: &mut Lanes,
-) {
-    let (mut lw, mut lv) = (aw.lanes, av.lanes);
-    let mut wc = w.chunks_exact_mut(8);
-    let mut dc = d.chunks_exact(8);
-    for (w8, d8) in (&mut wc).zip(&mut dc) {
-        // Whole arrays of eight, so that the loop vectorizes cleanly.
-        let x: [f64; 8] = std::array::from_fn(|i| w8[i]);
-        let v: [f64; 8] = std::array::from_fn(|i| if L2 { -lambda * x[i] + d8[i] } else { d8[i] });
-        lw = std::array::from_fn(|i| lw[i] + x[i] * x[i]);
-        lv = std::array::from_fn(|i| lv[i] + v[i] * v[i]);
-        let xn: [f64; 8] = std::array::from_fn(|i| x[i] + eta * v[i]);
-        w8.copy_from_slice(&xn);
-    }
-    (aw.lanes, av.lanes) = (lw, lv);
-    for (x, &d) in wc.into_remainder().iter_mut().zip(dc.remainder()) {
-        let v = if L2 { -lambda * *x + d } else { d };
-        aw.tail += *x * *x;
-        av.tail += v * v;
-        *x += eta * v;
     }
 }
