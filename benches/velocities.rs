@@ -16,7 +16,7 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
 use nff::core::init::{init_network, Init};
 use nff::core::network::Workspace;
-use nff::core::{Activation, Arch, Dataset, Loss, Params, Problem, Regularizer, Shape};
+use nff::core::{Activation, Arch, Dataset, Loss, Network, Params, Problem, Regularizer, Shape};
 
 mod common;
 
@@ -33,10 +33,14 @@ fn par() -> Par {
     common::par(threads())
 }
 
-fn gemm_flops(shape: Shape, n: usize) -> u64 {
-    let (m, d) = (shape.m as u64, shape.d as u64);
-    let n = n as u64;
-    4 * n * m * d + 6 * n * m * m * shape.n_w() as u64 + 4 * n * m
+/// The benched model: the sine data set on `n` points in d = 3, an i.i.d. initial network of `arch`, width
+/// `m`, depth `depth` (seed 1), tanh and squared loss with regularizer `reg`.
+fn setup(arch: Arch, m: usize, n: usize, depth: usize, reg: Regularizer) -> (Problem, Network) {
+    let data = Dataset::builtin(nff::core::data::BuiltinDataset::Sine, n, 3, 1).unwrap();
+    let shape = Shape::new(arch, 3, m, depth).unwrap();
+    let (net, _) = init_network(shape, &data, Activation::Tanh, &Init::iid(), 1).unwrap();
+    let problem = Problem::new(data, Activation::Tanh, Loss::Squared, reg).unwrap();
+    (problem, net)
 }
 
 fn bench_velocities(
@@ -52,21 +56,11 @@ fn bench_velocities(
         for &depth in depths {
             for &n in ns {
                 for &m in widths {
-                    let data =
-                        Dataset::builtin(nff::core::data::BuiltinDataset::Sine, n, 3, 1).unwrap();
-                    let shape = Shape::new(arch, 3, m, depth).unwrap();
-                    let (net, _) =
-                        init_network(shape, &data, Activation::Tanh, &Init::iid(), 1).unwrap();
-                    let problem = Problem::new(
-                        data,
-                        Activation::Tanh,
-                        Loss::Squared,
-                        Regularizer::L2 { lambda: 1e-3 },
-                    )
-                    .unwrap();
+                    let (problem, net) = setup(arch, m, n, depth, Regularizer::L2 { lambda: 1e-3 });
+                    let shape = net.shape();
                     let mut ws = Workspace::new(shape, n);
                     let mut vel = Params::zeros(shape);
-                    group.throughput(Throughput::Elements(gemm_flops(shape, n)));
+                    group.throughput(Throughput::Elements(shape.gemm_flops(n)));
                     let id = BenchmarkId::new(format!("{arch}/L{depth}/N{n}"), m);
                     let p = par();
                     group.bench_with_input(id, &m, |b, _| {
@@ -84,19 +78,11 @@ fn bench_gd_step(c: &mut Criterion, group_name: &str, m: usize, n: usize, depth:
     let mut group = c.benchmark_group(group_name);
     group.sample_size(10);
     for &arch in &[Arch::Dnn, Arch::ResNet] {
-        let data = Dataset::builtin(nff::core::data::BuiltinDataset::Sine, n, 3, 1).unwrap();
-        let shape = Shape::new(arch, 3, m, depth).unwrap();
-        let (net0, _) = init_network(shape, &data, Activation::Tanh, &Init::iid(), 1).unwrap();
-        let problem = Problem::new(
-            data,
-            Activation::Tanh,
-            Loss::Squared,
-            Regularizer::L2 { lambda: 1e-3 },
-        )
-        .unwrap();
+        let (problem, net0) = setup(arch, m, n, depth, Regularizer::L2 { lambda: 1e-3 });
+        let shape = net0.shape();
         let mut ws = Workspace::new(shape, n);
         let p = par();
-        group.throughput(Throughput::Elements(gemm_flops(shape, n)));
+        group.throughput(Throughput::Elements(shape.gemm_flops(n)));
         // A tiny step size keeps the state (and so the work) the same over the iterations.
         let eta = 1e-9;
         let mut net = net0.clone();
@@ -137,17 +123,14 @@ fn bench_flow_step(c: &mut Criterion, group_name: &str, widths: &[usize]) {
     group.sample_size(10);
     for &m in widths {
         let n = 16;
-        let data = Dataset::builtin(nff::core::data::BuiltinDataset::Sine, n, 3, 1).unwrap();
-        let shape = Shape::new(Arch::ResNet, 3, m, 3).unwrap();
-        let (net, _) = init_network(shape, &data, Activation::Tanh, &Init::iid(), 1).unwrap();
-        let problem =
-            Problem::new(data, Activation::Tanh, Loss::Squared, Regularizer::None).unwrap();
+        let (problem, net) = setup(Arch::ResNet, m, n, 3, Regularizer::None);
+        let shape = net.shape();
         let mut field = WeightFlow::new(problem, shape, par()).unwrap();
         let mut y = field.initial_state(&net).unwrap();
         let mut rk4 = FixedStep::rk4(1e-3).unwrap();
         let mut t = 0.0;
         rk4.init(&mut field, t, &y).unwrap();
-        group.throughput(Throughput::Elements(4 * gemm_flops(shape, n)));
+        group.throughput(Throughput::Elements(4 * shape.gemm_flops(n)));
         group.bench_with_input(BenchmarkId::new("rk4/resnet/L3/N16", m), &m, |b, _| {
             b.iter(|| rk4.step(&mut field, &mut t, &mut y, f64::INFINITY).unwrap());
         });

@@ -162,8 +162,7 @@ fn run() -> Res<()> {
     save_state(out.join("final.npz"), &problem.data, &net)?;
     nff::core::io::write_npz(out.join("objectives.npz"), &[("J", &[js.len()], &js)])?;
 
-    let (m, d, nw) = (s.m as u64, s.d as u64, s.n_w() as u64);
-    let flops = 4 * n as u64 * m * d + 6 * n as u64 * m * m * nw + 4 * n as u64 * m;
+    let flops = s.gemm_flops(n);
     println!(
         "{{\"tool\": \"nff\", \"threads\": {threads}, \"velocities_s\": {:e}, \"gd_step_s\": {:e}, \"gemm_flops\": {flops}, \"m\": {}, \"n\": {n}, \"depth\": {}, \"arch\": \"{}\"}}",
         median(tv),

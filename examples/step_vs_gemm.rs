@@ -90,9 +90,7 @@ fn main() {
         gemm_rate / 1e9
     );
     for (k, arch) in archs.iter().enumerate() {
-        let shape = setups[k].1.shape();
-        let (mm, dd, nn) = (m as f64, shape.d as f64, n as f64);
-        let flops = 4.0 * nn * mm * dd + 6.0 * nn * mm * mm * shape.n_w() as f64 + 4.0 * nn * mm;
+        let flops = setups[k].1.shape().gemm_flops(n) as f64;
         let t = median(times[k + 1].clone());
         println!(
             "fused GD step {arch:7}: {:.1} ms, {:.1} GFLOP/s, {:.0}% of GEMM",

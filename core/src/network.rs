@@ -139,6 +139,15 @@ impl Shape {
         let s = self.d * self.m + self.n_w() * self.m * self.m;
         s..s + self.m
     }
+    /// Floating-point operations of the matrix products of one velocity evaluation (math.md §2) on `n`
+    /// points — and of one GD step, which does the same products:
+    /// $2Nmd$ ($Z_1 = XA$) $+\ 2Nmd$ ($\dot A$) $+\ (L-1)\cdot 3\cdot 2Nm^2$ (forward, backward, $\dot W_\ell$)
+    /// $+\ 2Nm$ ($\hat{\mathbf y}$) $+\ 2Nm$ ($\dot v$). The count benches and comparisons report rates on.
+    pub fn gemm_flops(&self, n: usize) -> u64 {
+        let (n, m, d) = (n as u64, self.m as u64, self.d as u64);
+        4 * n * m * d + 6 * n * m * m * self.n_w() as u64 + 4 * n * m
+    }
+
     /// The per-entry metric weight of the energy identity: $1/m$ on $A, v$, $1/m^2$ on $W$.
     ///
     /// With it, $\frac{dJ}{dt} = -\|\dot\theta\|^2_{\rm scaled}$ (see [`Params::scaled_sq_norm`]).
