@@ -164,9 +164,10 @@ fn run() -> Res<()> {
 
     let flops = s.gemm_flops(n);
     println!(
-        "{{\"tool\": \"nff\", \"threads\": {threads}, \"velocities_s\": {:e}, \"gd_step_s\": {:e}, \"gemm_flops\": {flops}, \"m\": {}, \"n\": {n}, \"depth\": {}, \"arch\": \"{}\"}}",
+        "{{\"tool\": \"nff\", \"threads\": {threads}, \"velocities_s\": {:e}, \"gd_step_s\": {:e}, \"gd_step_min_s\": {:e}, \"gemm_flops\": {flops}, \"m\": {}, \"n\": {n}, \"depth\": {}, \"arch\": \"{}\"}}",
         median(tv),
-        median(ts),
+        median(ts.clone()),
+        ts.iter().copied().fold(f64::INFINITY, f64::min),
         s.m,
         s.depth,
         s.arch
