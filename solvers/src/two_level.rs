@@ -558,29 +558,25 @@ impl TwoLevelProgram {
     /// $\tau > 0$: the smooth dual at $\mathbf p$ into `ws`: $s = H^\top\mathbf p$, the Gibbs law $\rho$ (one exponential per
     /// candidate) and $\Phi(\mathbf p) = F^*(\mathbf p) + \tau\log\sum\rho_0e^{b/\tau}$ ($+\infty$ outside the domain).
     fn smooth_eval(&self, p: &[f64], ws: &mut SmoothWork) -> f64 {
-        let n = self.n() as f64;
-        if p.iter()
-            .zip(&self.y)
-            .any(|(&pi, &yi)| !conj_interior(self.loss, n * pi, yi))
-        {
-            return f64::INFINITY;
-        }
-        let fc = risk_conjugate(self.loss, p, &self.y);
-        if !fc.is_finite() {
+        // Outside the domain, no product is needed.
+        if !self.in_conj_domain(p) {
             return f64::INFINITY;
         }
         matvec_t(self.h.as_ref(), p, &mut ws.s);
-        self.gibbs(ws);
-        fc + self.cfg.tau * ws.lse
+        self.smooth_eval_at(p, ws)
+    }
+
+    /// Whether $\mathbf p$ is in the interior of the domain of $F^*$.
+    fn in_conj_domain(&self, p: &[f64]) -> bool {
+        let n = self.n() as f64;
+        p.iter()
+            .zip(&self.y)
+            .all(|(&pi, &yi)| conj_interior(self.loss, n * pi, yi))
     }
 
     /// [`Self::smooth_eval`] with `ws.s` $= H^\top\mathbf p$ already in place.
     fn smooth_eval_at(&self, p: &[f64], ws: &mut SmoothWork) -> f64 {
-        let n = self.n() as f64;
-        if p.iter()
-            .zip(&self.y)
-            .any(|(&pi, &yi)| !conj_interior(self.loss, n * pi, yi))
-        {
+        if !self.in_conj_domain(p) {
             return f64::INFINITY;
         }
         let fc = risk_conjugate(self.loss, p, &self.y);
