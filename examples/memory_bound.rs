@@ -87,7 +87,14 @@ fn main() {
     let mut sink = 0.0;
     for round in 0..=rounds {
         let t = Instant::now();
-        matmul(c.as_mut(), Accum::Replace, a.as_ref(), b.as_ref(), 1.0, Par::Seq);
+        matmul(
+            c.as_mut(),
+            Accum::Replace,
+            a.as_ref(),
+            b.as_ref(),
+            1.0,
+            Par::Seq,
+        );
         let gemm = t.elapsed().as_secs_f64();
         let t = Instant::now();
         sink += stream_sum(&w);

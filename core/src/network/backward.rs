@@ -314,6 +314,18 @@ impl<'a> WTile<'a> {
         }
     }
 
+    /// Where the data part of $\dot W$ on the columns `k0..k0 + d.len()/rows` goes: straight into the output
+    /// with [`WTile::Write`] (so the velocity is formed in place, without a copy from scratch), else into the
+    /// scratch `d` ($|R|\times$ chunk width, column-major).
+    fn data_dst<'s>(&'s mut self, k0: usize, d: &'s mut [f64]) -> MatMut<'s, f64> {
+        let rows = self.nrows();
+        let cw = d.len() / rows;
+        match self {
+            Self::Write(_, out) => out.as_mut().subcols_mut(k0, cw),
+            _ => MatMut::from_column_major_slice_mut(d, rows, cw),
+        }
+    }
+
     /// [`WTile::apply`] on the columns `k0..` of a chunk `d` ($|R|\times$ chunk width, column-major).
     ///
     /// On x86-64 CPUs with AVX2 the loop runs compiled for AVX2 (twice the lanes of the baseline SSE2
@@ -376,9 +388,9 @@ impl<'a> WTile<'a> {
         }
     }
 
-    /// Column `k` of the tile (rows `j0..`): `v` holds the data part of $\dot W$ on entry and the velocity
-    /// $v = d + r(w)$ on exit; $\sum w^2$ (of the old $w$) and $\sum v^2$ go into `aw`, `av`; then the pass's
-    /// action: nothing, write $v$ out, or $w \leftarrow w + \eta v$.
+    /// Column `k` of the tile (rows `j0..`): `v` (the output's column with [`WTile::Write`]) holds the data
+    /// part of $\dot W$ on entry and the velocity $v = d + r(w)$ on exit; $\sum w^2$ (of the old $w$) and
+    /// $\sum v^2$ go into `aw`, `av`; then the pass's action: nothing, or $w \leftarrow w + \eta v$.
     #[inline(always)]
     fn apply(
         &mut self,
@@ -391,10 +403,8 @@ impl<'a> WTile<'a> {
     ) {
         match self {
             Self::Report(w) => velocity_col(wv, k, j0, col(*w, k), v, aw, av),
-            Self::Write(w, out) => {
-                velocity_col(wv, k, j0, col(*w, k), v, aw, av);
-                col_mut(out, k).copy_from_slice(v);
-            }
+            // The data part is already in the output (see `data_dst`); `v` is unused.
+            Self::Write(w, out) => velocity_col(wv, k, j0, col(*w, k), col_mut(out, k), aw, av),
             Self::Update(w, eta) => {
                 let x = col_mut(w, k);
                 velocity_col(wv, k, j0, x, v, aw, av);
@@ -477,7 +487,7 @@ impl LayerCtx<'_> {
                 );
                 let d = &mut dw[..rows * cw];
                 mm(
-                    MatMut::from_column_major_slice_mut(d, rows, cw),
+                    tile.data_dst(k0, d),
                     Accum::Replace,
                     hr.transpose(),
                     self.gn.subcols(k0, cw),
