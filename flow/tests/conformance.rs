@@ -215,6 +215,48 @@ fn bad_settings_are_errors_not_panics() {
     assert!(build(|b| b.final_time(1.0)).is_err());
 }
 
+/// Every integrator, fixed-step and adaptive.
+fn all_integrators() -> Vec<(&'static str, Box<dyn Integrator>)> {
+    let mut all: Vec<(&'static str, Box<dyn Integrator>)> = fixed_step_integrators()
+        .into_iter()
+        .map(|(name, _, make)| (name, make(0.1)))
+        .collect();
+    let opts = DormandPrinceOptions::with_tolerances(1e-6, 1e-9);
+    all.push(("dopri5", Box::new(DormandPrince::new(opts).unwrap())));
+    all
+}
+
+#[test]
+fn step_checks_the_state_length_and_that_init_came_first() {
+    let ode = &linear_odes()[0];
+    let n = ode.y0.len();
+    for (name, mut integ) in all_integrators() {
+        let mut field = ode.field();
+        let mut t = 0.0;
+        // before init: an error naming init, and the state untouched
+        let mut y = ode.y0.clone();
+        let msg = integ
+            .step(&mut field, &mut t, &mut y, 1.0)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("init"), "{name}: {msg}");
+        assert_eq!((y.as_slice(), t), (ode.y0.as_slice(), 0.0), "{name}");
+        // after init: a state of the wrong length is an error, not a panic or a resized state
+        integ.init(&mut field, 0.0, &ode.y0).unwrap();
+        let mut short = vec![1.0; n - 1];
+        let msg = integ
+            .step(&mut field, &mut t, &mut short, 1.0)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains(&format!("{n} entries")), "{name}: {msg}");
+        assert_eq!(short.len(), n - 1, "{name}");
+        // and a good step keeps the length
+        integ.step(&mut field, &mut t, &mut y, 1.0).unwrap();
+        assert_eq!(y.len(), n, "{name}");
+        assert!(t > 0.0, "{name}");
+    }
+}
+
 #[test]
 fn divergence_ends_the_run_with_the_last_finite_state() {
     // ẏ = 1e200 y explodes in a few Euler steps.

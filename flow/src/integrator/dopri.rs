@@ -1,7 +1,7 @@
 //! Adaptive Dormand–Prince 5(4) with FSAL and standard or PI step-size control.
 use super::{
-    all_finite, check_dim, check_restore, initial_derivative, Integrator, IntegratorCheckpoint,
-    StepStats, StepStatus,
+    all_finite, check_dim, check_restore, check_step, initial_derivative, Integrator,
+    IntegratorCheckpoint, StepStats, StepStatus,
 };
 use crate::error::{positive, FlowError, Result};
 use crate::field::VectorField;
@@ -265,7 +265,7 @@ impl Integrator for DormandPrince {
         5
     }
     fn init(&mut self, field: &mut dyn VectorField, t: f64, y: &[f64]) -> Result<()> {
-        check_dim(field, y)?;
+        check_dim(field, "initial state", y)?;
         let n = y.len();
         for b in self.k.iter_mut().chain([&mut self.tmp, &mut self.y_new]) {
             b.clear();
@@ -285,9 +285,10 @@ impl Integrator for DormandPrince {
         &mut self,
         field: &mut dyn VectorField,
         t: &mut f64,
-        y: &mut [f64],
+        y: &mut Vec<f64>,
         t_end: f64,
     ) -> Result<StepStatus> {
+        check_step(field, y, &self.y_new)?;
         let t0 = *t;
         let h_max = self.opts.h_max.unwrap_or(f64::INFINITY);
         let mut h = match self.h {
@@ -373,7 +374,7 @@ impl Integrator for DormandPrince {
                 } else {
                     h_next
                 });
-                y.copy_from_slice(&self.y_new);
+                std::mem::swap(y, &mut self.y_new);
                 self.k.swap(0, 6);
                 *t = t_new;
                 self.stats.accepted += 1;

@@ -1,7 +1,7 @@
 //! Fixed-step explicit Runge–Kutta methods: Euler, Heun, RK4.
 use super::{
-    all_finite, check_dim, check_restore, fixed_step_size, initial_derivative, par_fill,
-    Integrator, IntegratorCheckpoint, StepStats, StepStatus,
+    all_finite, check_dim, check_restore, check_step, fixed_step_size, initial_derivative,
+    par_fill, Integrator, IntegratorCheckpoint, StepStats, StepStatus,
 };
 use crate::error::{positive, Result};
 use crate::field::VectorField;
@@ -110,7 +110,7 @@ impl Integrator for FixedStep {
         }
     }
     fn init(&mut self, field: &mut dyn VectorField, t: f64, y: &[f64]) -> Result<()> {
-        check_dim(field, y)?;
+        check_dim(field, "initial state", y)?;
         let n = y.len();
         for b in [
             &mut self.f,
@@ -134,9 +134,10 @@ impl Integrator for FixedStep {
         &mut self,
         field: &mut dyn VectorField,
         t: &mut f64,
-        y: &mut [f64],
+        y: &mut Vec<f64>,
         t_end: f64,
     ) -> Result<StepStatus> {
+        check_step(field, y, &self.y_new)?;
         let (h, t_new) = fixed_step_size(self.dt, *t, t_end);
         let t0 = *t;
         let yc: &[f64] = y;
@@ -193,8 +194,7 @@ impl Integrator for FixedStep {
         if !all_finite(&self.k2) {
             return Ok(StepStatus::NonFinite);
         }
-        let y_new = &self.y_new;
-        par_fill(y, |o, out| out.copy_from_slice(&y_new[o..o + out.len()]));
+        std::mem::swap(y, &mut self.y_new);
         std::mem::swap(&mut self.f, &mut self.k2);
         *t = t_new;
         self.stats.accepted += 1;

@@ -1,7 +1,7 @@
 //! Euler–Maruyama for $dy = f(t, y)\,dt + \sqrt{2\tau}\,dB_t$: noisy (Langevin) gradient descent.
 use super::{
-    all_finite, check_dim, check_restore, fixed_step_size, initial_derivative, Integrator,
-    IntegratorCheckpoint, StepStats, StepStatus,
+    all_finite, check_dim, check_restore, check_step, fixed_step_size, initial_derivative,
+    Integrator, IntegratorCheckpoint, StepStats, StepStatus,
 };
 use crate::error::{non_negative, positive, FlowError, Result};
 use crate::field::VectorField;
@@ -65,7 +65,7 @@ impl Integrator for EulerMaruyama {
         1
     }
     fn init(&mut self, field: &mut dyn VectorField, t: f64, y: &[f64]) -> Result<()> {
-        check_dim(field, y)?;
+        check_dim(field, "initial state", y)?;
         for b in [&mut self.f, &mut self.y_new, &mut self.f_new] {
             b.clear();
             b.resize(y.len(), 0.0);
@@ -82,9 +82,10 @@ impl Integrator for EulerMaruyama {
         &mut self,
         field: &mut dyn VectorField,
         t: &mut f64,
-        y: &mut [f64],
+        y: &mut Vec<f64>,
         t_end: f64,
     ) -> Result<StepStatus> {
+        check_step(field, y, &self.y_new)?;
         let (h, t_new) = fixed_step_size(self.dt, *t, t_end);
         for ((yn, &yi), &fi) in self.y_new.iter_mut().zip(y.iter()).zip(&self.f) {
             *yn = yi + h * fi;
@@ -103,7 +104,7 @@ impl Integrator for EulerMaruyama {
         if !all_finite(&self.f_new) {
             return Ok(StepStatus::NonFinite);
         }
-        y.copy_from_slice(&self.y_new);
+        std::mem::swap(y, &mut self.y_new);
         std::mem::swap(&mut self.f, &mut self.f_new);
         *t = t_new;
         self.stats.accepted += 1;

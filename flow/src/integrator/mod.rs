@@ -89,11 +89,16 @@ pub trait Integrator: Send {
     /// Take one accepted step from $(t, y)$, not beyond `t_end` (which may be $+\infty$); on
     /// [`StepStatus::Accepted`] `t` and `y` hold the new state and [`Integrator::derivative`] is $f$ there.
     /// Landing exactly on `t_end` sets `t = t_end`.
+    ///
+    /// `y` must have `field.dim()` entries. The new state is put in place by exchanging the vector behind `y`
+    /// with the integrator's own buffer of the same length (no copy of the state: on wide networks that copy
+    /// was a full pass over the parameters per step); `y`'s length never changes. On any other status `y` is
+    /// untouched.
     fn step(
         &mut self,
         field: &mut dyn VectorField,
         t: &mut f64,
-        y: &mut [f64],
+        y: &mut Vec<f64>,
         t_end: f64,
     ) -> Result<StepStatus>;
     /// $f(t, y)$ at the current state (valid after `init`).
@@ -197,7 +202,7 @@ pub(crate) fn all_finite(x: &[f64]) -> bool {
 /// by the same operations whatever the thread count, so the result is too. Returns whether every entry of
 /// `out` is finite (checked while the chunk is in cache).
 ///
-/// On wide networks these passes (stage states, the final combination, the copy back) move several times
+/// On wide networks these passes (stage states, the final combination) move several times
 /// the parameters' size per step: run on one thread they took most of an RK4 step.
 pub(crate) fn par_fill(out: &mut [f64], f: impl Fn(usize, &mut [f64]) + Sync) -> bool {
     let chunk = |(c, o): (usize, &mut [f64])| {
@@ -224,10 +229,25 @@ pub(crate) fn check_restore(name: &str, c: &IntegratorCheckpoint) -> Result<()> 
     Ok(())
 }
 
-pub(crate) fn check_dim(field: &dyn VectorField, y: &[f64]) -> Result<()> {
+/// The checks at the start of every `step`: `y` has the field's dimension and `init` sized the integrator's
+/// buffers (`buffer`, one of them) for it — a step swaps its new state into `y`, so a mismatch is an error.
+pub(crate) fn check_step(field: &dyn VectorField, y: &[f64], buffer: &[f64]) -> Result<()> {
+    check_dim(field, "state", y)?;
+    if buffer.len() != y.len() {
+        return Err(crate::FlowError::shape(
+            "integrator buffers (init must come before step)",
+            format!("{} entries", y.len()),
+            buffer.len(),
+        ));
+    }
+    Ok(())
+}
+
+/// `what` (a state passed to `init` or `step`) has the field's dimension.
+pub(crate) fn check_dim(field: &dyn VectorField, what: &str, y: &[f64]) -> Result<()> {
     if y.len() != field.dim() {
         return Err(crate::FlowError::shape(
-            "initial state",
+            what,
             format!("{} entries (the field's dimension)", field.dim()),
             y.len(),
         ));
