@@ -100,14 +100,14 @@ impl Problem {
             s.len(),
             "velocity buffer length differs from shape"
         );
-        let mut omega = self.reg.omega_start(net);
-        self.top_backward_features(net, ws);
-        for l in (0..s.n_w()).rev() {
-            let wr = s.w_range(l);
-            let (w, out) = (&net.as_slice()[wr.clone()], &mut vel[wr]);
-            omega += self.layer_pass(s, l, WPass::Write(w, out), ws, par).0;
-        }
-        let (ar, vr) = (s.a_range(), s.v_range());
+        let omega = self.backward_start(net, ws);
+        let (ar, vr, wr) = (s.a_range(), s.v_range(), w_blocks(s));
+        let mm = s.m * s.m;
+        let passes = net.as_slice()[wr.clone()]
+            .chunks_exact(mm)
+            .zip(vel[wr].chunks_exact_mut(mm))
+            .map(|(w, out)| WPass::Write(w, out));
+        let (omega, _) = self.w_layer_passes(s, passes, omega, ws, par);
         let (head, v_out) = vel.split_at_mut(vr.start);
         self.small_velocities(
             net,
@@ -140,27 +140,18 @@ impl Problem {
         par: Par,
     ) -> StepReport {
         let s = net.shape();
-        assert_eq!(ws.shape, s, "workspace shape differs from network shape");
-        let risk = self.forward_into(net, ws, par);
-        let mut omega = self.reg.omega_start(net.view());
-        self.top_backward_features(net.view(), ws);
-        let (_, ww) = s.metric();
-        let mut diss_w = 0.0;
-        for l in (0..s.n_w()).rev() {
-            let w = &mut net.as_mut_slice()[s.w_range(l)];
-            let (o, v_sq) = self.layer_pass(s, l, WPass::Update(w, eta), ws, par);
-            omega += o;
-            diss_w += ww * v_sq;
-        }
+        let (risk, omega) = self.step_start(net.view(), ws, par);
+        let passes = net.as_mut_slice()[w_blocks(s)]
+            .chunks_exact_mut(s.m * s.m)
+            .map(|w| WPass::Update(w, eta));
+        let (omega, diss_w) = self.w_layer_passes(s, passes, omega, ws, par);
         let diss = self.small_into_ws(net.view(), ws, par) + diss_w;
         // A and v last: the backward pass above no longer needs them.
-        let dm = s.d * s.m;
-        let (ar, vr) = (s.a_range(), s.v_range());
-        for (x, &v) in net.as_mut_slice()[ar].iter_mut().zip(&ws.small[..dm]) {
-            *x += eta * v;
-        }
-        for (x, &v) in net.as_mut_slice()[vr].iter_mut().zip(&ws.small[dm..]) {
-            *x += eta * v;
+        let (small_a, small_v) = ws.small.split_at(s.d * s.m);
+        for (range, vel) in [(s.a_range(), small_a), (s.v_range(), small_v)] {
+            for (x, &v) in net.as_mut_slice()[range].iter_mut().zip(vel) {
+                *x += eta * v;
+            }
         }
         StepReport {
             objective: risk + self.reg.omega_finish(omega),
@@ -172,22 +163,57 @@ impl Problem {
     /// [`Problem::gd_step_fused`] reports them, without a step and without a velocity buffer.
     pub fn step_report(&self, net: &Network, ws: &mut Workspace, par: Par) -> StepReport {
         let s = net.shape();
-        assert_eq!(ws.shape, s, "workspace shape differs from network shape");
-        let risk = self.forward_into(net, ws, par);
-        let mut omega = self.reg.omega_start(net.view());
-        self.top_backward_features(net.view(), ws);
-        let (_, ww) = s.metric();
-        let mut diss_w = 0.0;
-        for l in (0..s.n_w()).rev() {
-            let w = &net.as_slice()[s.w_range(l)];
-            let (o, v_sq) = self.layer_pass(s, l, WPass::Report(w), ws, par);
-            omega += o;
-            diss_w += ww * v_sq;
-        }
+        let (risk, omega) = self.step_start(net.view(), ws, par);
+        let passes = net.as_slice()[w_blocks(s)]
+            .chunks_exact(s.m * s.m)
+            .map(WPass::Report);
+        let (omega, diss_w) = self.w_layer_passes(s, passes, omega, ws, par);
         StepReport {
             objective: risk + self.reg.omega_finish(omega),
             dissipation: self.small_into_ws(net.view(), ws, par) + diss_w,
         }
+    }
+
+    /// The start of [`Problem::gd_step_fused`] and [`Problem::step_report`]: the forward pass and the top
+    /// backward features into `ws`; returns the risk and the regularizer's running sum
+    /// ([`Regularizer::omega_start`](crate::Regularizer::omega_start)).
+    fn step_start(&self, net: ParamsRef<'_>, ws: &mut Workspace, par: Par) -> (f64, f64) {
+        assert_eq!(
+            ws.shape,
+            net.shape(),
+            "workspace shape differs from network shape"
+        );
+        let risk = self.forward_at(net, ws, par);
+        (risk, self.backward_start(net, ws))
+    }
+
+    /// The start of every backward pass, after a forward pass: the top backward features into `ws`;
+    /// returns the regularizer's running sum ([`Regularizer::omega_start`](crate::Regularizer::omega_start)).
+    fn backward_start(&self, net: ParamsRef<'_>, ws: &mut Workspace) -> f64 {
+        self.top_backward_features(net, ws);
+        self.reg.omega_start(net)
+    }
+
+    /// [`Problem::layer_pass`] on every middle layer, top-down: `passes` yields the layers' passes in
+    /// order $W_1, W_2, \dots$ (as the flat buffer holds them). Adds each layer's term of $\Omega$ to `omega`
+    /// in that top-down order (the order [`Regularizer::value`](crate::Regularizer::value) sums in) and
+    /// returns it with $\sum_\ell \|\dot W_\ell\|^2$ in the scaled metric.
+    fn w_layer_passes<'a>(
+        &self,
+        s: Shape,
+        passes: impl DoubleEndedIterator<Item = WPass<'a>>,
+        mut omega: f64,
+        ws: &mut Workspace,
+        par: Par,
+    ) -> (f64, f64) {
+        let (_, ww) = s.metric();
+        let mut diss_w = 0.0;
+        for (l, pass) in (0..s.n_w()).rev().zip(passes.rev()) {
+            let (o, v_sq) = self.layer_pass(s, l, pass, ws, par);
+            omega += o;
+            diss_w += ww * v_sq;
+        }
+        (omega, diss_w)
     }
 
     /// $\dot A$ and $\dot v$ into `ws.small` (after the backward pass); returns their part of the dissipation.
@@ -245,6 +271,12 @@ impl Problem {
         let v_sq = sums.chunks(2).map(|c| c[1]).sum::<f64>();
         (self.reg.omega_w_term(m, w_sq, group), v_sq)
     }
+}
+
+/// The middle layers' block $W_1, \dots, W_{L-1}$ of the flat buffer (empty for the two-level net), $m^2$ entries
+/// per layer.
+fn w_blocks(s: Shape) -> std::ops::Range<usize> {
+    s.a_range().end..s.v_range().start
 }
 
 /// What the backward pass does with the velocity $\dot W_\ell$ of one middle layer ($m\times m$, column-major).
