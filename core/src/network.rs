@@ -124,6 +124,17 @@ impl Shape {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// A parameter buffer of `len` entries fits this shape; else an error naming both lengths.
+    fn check_len(&self, len: usize) -> Result<()> {
+        if len != self.len() {
+            return Err(CoreError::shape(
+                "parameter buffer",
+                format!("{} entries", self.len()),
+                format!("{len} entries"),
+            ));
+        }
+        Ok(())
+    }
     /// Range of $A$ in the flat buffer.
     pub fn a_range(&self) -> std::ops::Range<usize> {
         0..self.d * self.m
@@ -182,13 +193,7 @@ pub struct ParamsRef<'a> {
 impl<'a> ParamsRef<'a> {
     /// View `data` as parameters of `shape`; errors if its length is not `shape.len()`.
     pub fn new(shape: Shape, data: &'a [f64]) -> Result<Self> {
-        if data.len() != shape.len() {
-            return Err(CoreError::shape(
-                "parameter buffer",
-                format!("{} entries", shape.len()),
-                format!("{} entries", data.len()),
-            ));
-        }
+        shape.check_len(data.len())?;
         Ok(Self { shape, data })
     }
     /// The shape.
@@ -225,13 +230,7 @@ impl Params {
     }
     /// Wrap a flat buffer; errors if its length is not `shape.len()`.
     pub fn from_vec(shape: Shape, data: Vec<f64>) -> Result<Self> {
-        if data.len() != shape.len() {
-            return Err(CoreError::shape(
-                "parameter buffer",
-                format!("{} entries", shape.len()),
-                format!("{} entries", data.len()),
-            ));
-        }
+        shape.check_len(data.len())?;
         Ok(Self { shape, data })
     }
     /// Build from blocks: $A$ ($d\times m$), $W_\ell$ ($m \times m$ each), $v$ ($m$).
