@@ -1127,30 +1127,17 @@ pub fn minimize_over_simplex(
             let v = value(&rho);
             return (rho, v);
         }
-        // x = ν + a_min > 0.
-        let rho_of = |x: f64| -> Vec<f64> {
-            (0..k)
-                .map(|i| {
-                    if w[i] == 0.0 {
-                        0.0
-                    } else {
-                        w[i].abs() * (lambda1 / (2.0 * (a[i] - a_min + x))).sqrt()
-                    }
-                })
-                .collect()
+        // x = ν + a_min > 0; ρ_i(x).
+        let rho_i = |i: usize, x: f64| -> f64 {
+            if w[i] == 0.0 {
+                0.0
+            } else {
+                w[i].abs() * (lambda1 / (2.0 * (a[i] - a_min + x))).sqrt()
+            }
         };
+        let rho_of = |x: f64| -> Vec<f64> { (0..k).map(|i| rho_i(i, x)).collect() };
         // Σρ(x) without materializing ρ (same terms, same order as `rho_of`).
-        let sum_of = |x: f64| -> f64 {
-            (0..k)
-                .map(|i| {
-                    if w[i] == 0.0 {
-                        0.0
-                    } else {
-                        w[i].abs() * (lambda1 / (2.0 * (a[i] - a_min + x))).sqrt()
-                    }
-                })
-                .sum::<f64>()
-        };
+        let sum_of = |x: f64| -> f64 { (0..k).map(|i| rho_i(i, x)).sum::<f64>() };
         let free_cheapest = cheapest.iter().all(|&i| w[i] == 0.0);
         if free_cheapest {
             let rho0x = rho_of(0.0);
