@@ -13,6 +13,8 @@
 //! cargo run --release --example gd_compare -- --make --state s.npz --arch dnn --width 2048 --depth 4 --n 64
 //! cargo run --release --example gd_compare -- --state s.npz --eta 0.05 --lambda 1e-3 --steps 5 --reps 5 --threads 2 --out OUT
 //! ```
+mod common;
+use common::median;
 use faer::Par;
 use nff::core::init::{init_network, Init};
 use nff::core::io::{load_state, save_state, NpzWriter};
@@ -55,11 +57,6 @@ fn get<T: std::str::FromStr>(a: &HashMap<String, String>, key: &str, default: T)
             .parse()
             .map_err(|_| format!("invalid --{key}: '{s}'").into()),
     }
-}
-
-fn median(mut t: Vec<f64>) -> f64 {
-    t.sort_by(f64::total_cmp);
-    t[t.len() / 2]
 }
 
 /// The velocity in the state file's layout: `A` (d, m), `W` (L-1, m, m), `v` (m,), all C order.

@@ -11,6 +11,8 @@
 //! ```text
 //! cargo run --release --example memory_bound -- [m = 2048] [N = 64] [L = 4] [rounds = 7]
 //! ```
+mod common;
+use common::{arg, median};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use std::time::Instant;
@@ -18,18 +20,6 @@ use std::time::Instant;
 /// Rows per tile and columns per chunk of the backward pass (as in core/src/network/backward.rs).
 const TILE_ROWS: usize = 256;
 const CHUNK_COLS: usize = 128;
-
-fn arg(i: usize, default: usize) -> usize {
-    std::env::args()
-        .nth(i)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 /// Sum of all entries in eight lanes (a read of every byte that the compiler cannot drop).
 fn stream_sum(x: &[f64]) -> f64 {

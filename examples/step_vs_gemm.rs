@@ -9,24 +9,14 @@
 //! ```text
 //! cargo run --release --example step_vs_gemm -- [threads = 2] [rounds = 21] [m = 2048] [N = 64] [L = 4]
 //! ```
+mod common;
+use common::{arg, median};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
 use nff::core::init::{init_network, Init};
 use nff::core::network::Workspace;
 use nff::core::{Activation, Arch, Dataset, Loss, Problem, Regularizer, Shape};
 use std::time::Instant;
-
-fn arg(i: usize, default: usize) -> usize {
-    std::env::args()
-        .nth(i)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 fn main() {
     let (threads, rounds, m, n, depth) =
