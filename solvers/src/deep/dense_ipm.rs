@@ -14,8 +14,8 @@
 //! backtracking line search on the KKT residual norm that keeps $x_{\mathcal B} > 0$ and $S, T, V > 0$. After each
 //! centering $\mu\leftarrow\mu/10$, until $|\mathcal B|\mu$ (the barrier's duality gap) is below the tolerance. The
 //! multipliers $\nu$ of the consistency rows are the $\boldsymbol\mu$ of [`crate::deep::DeepMultipliers`].
+use super::{Alphas, DeepOptions, DeepProgram, Mass};
 use crate::conjugate::{loss_second, xlogx};
-use crate::deep::{Alphas, DeepOptions, DeepProgram, Mass};
 use crate::lbfgs::Termination;
 use crate::linalg::SpdFactor;
 use faer::Mat;

@@ -1,0 +1,134 @@
+//! The solve driver: runs the method of [`DeepOptions`] and evaluates the result independently of it.
+use super::*;
+use crate::error::{ensure_nonneg, Result, SolverError};
+use faer::{Mat, MatRef};
+use std::time::Instant;
+
+impl DeepProgram {
+    /// Solve from `start` (default: uniform masses, zero weights) and `multipliers` (default: zero) with
+    /// the method of `opts` ([`DeepMethod`]). The result is evaluated independently of the method: exact
+    /// objective, residuals, the certified lower bound of [`DeepProgram::dual_bound`] and KKT residuals.
+    pub fn solve(
+        &self,
+        opts: &DeepOptions,
+        start: Option<&DeepPoint>,
+        multipliers: Option<&DeepMultipliers>,
+    ) -> Result<DeepSolution> {
+        for (name, v) in [
+            ("tol_primal", opts.tol_primal),
+            ("tol_dual", opts.tol_dual),
+            ("tol_gap", opts.tol_gap),
+            ("sigma0", opts.sigma0),
+            ("eps0", opts.eps0),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(SolverError::invalid(name, "a finite value > 0", v));
+            }
+        }
+        ensure_nonneg("eps_min", opts.eps_min)?;
+        ensure_nonneg("support_tol", opts.support_tol)?;
+        let t0 = Instant::now();
+        let sizes = self.sizes();
+        let depth = sizes.len();
+        let n = self.n();
+        let mass0 = match start {
+            Some(pt) => {
+                self.check_point(pt)?;
+                self.point_to_mass(pt)
+            }
+            None => Mass {
+                p: sizes.iter().map(|&nl| vec![1.0 / nl as f64; nl]).collect(),
+                u: (0..depth - 1)
+                    .map(|l| Mat::zeros(sizes[l], sizes[l + 1]))
+                    .collect(),
+                v: vec![0.0; sizes[depth - 1]],
+            },
+        };
+        let mut mu: Vec<Mat<f64>> = (0..depth - 1)
+            .map(|l| Mat::zeros(n, sizes[l + 1]))
+            .collect();
+        let mut c = vec![0.0; depth];
+        if let Some(mm) = multipliers {
+            self.check_multipliers(mm)?;
+            for (l, m) in mm.mu.iter().enumerate() {
+                mu[l] = MatRef::from_column_major_slice(m, n, sizes[l + 1]).to_owned();
+            }
+            if mm.c.len() == depth {
+                c.clone_from(&mm.c);
+            }
+        }
+        let mut ipm_alphas = None;
+        let mut ipm_split = None;
+        let (m, mu, c, stats) = match opts.method {
+            DeepMethod::InteriorPoint => {
+                let out = self.solve_ipm(opts, &mass0, Some((&mu, &c)));
+                ipm_alphas = out.alphas.clone();
+                ipm_split = Some(out.split.clone());
+                let stats = RunStats {
+                    outer: out.stages,
+                    inner: out.newton,
+                    resets: 0,
+                    barrier_gap: Some(out.barrier_gap),
+                    termination: out.termination,
+                    eps: 0.0,
+                };
+                (out.mass, out.mu, out.c, stats)
+            }
+            DeepMethod::AugmentedLagrangian => self.solve_al(opts, &mass0, mu, c),
+        };
+        let lay = Layout::new(&sizes);
+        let xc = ipm_split.unwrap_or_else(|| self.pack(&lay, &m));
+        let mut g = vec![0.0; lay.len];
+        self.al_value_grad(&lay, &xc, &mut g, &mu, &c, 0.0, stats.eps);
+        let dual_residual = thresholded_dual_residual(&lay, &xc, &g, opts.support_tol);
+        let objective = self.objective_mass(&m, 0.0);
+        let (primal_residual, feature_residual) = self.residuals_mass(&m);
+        let predictions = self.predict_mass(&m.v);
+        let r = self.loss.residual(&predictions, &self.y);
+        let mult = DeepMultipliers {
+            mu: mu
+                .iter()
+                .map(|mm| {
+                    let mut v = Vec::with_capacity(mm.nrows() * mm.ncols());
+                    for k in 0..mm.ncols() {
+                        for i in 0..mm.nrows() {
+                            v.push(mm[(i, k)]);
+                        }
+                    }
+                    v
+                })
+                .collect(),
+            c,
+            r,
+        };
+        let mut bound = self.dual_bound_mass(&m, &mult, opts.support_tol);
+        if let Some(a) = &ipm_alphas {
+            let b2 = self.dual_bound_with(&m, &mult, opts.support_tol, Some(a));
+            if b2.value > bound.value {
+                bound = b2;
+            }
+        }
+        let kkt = self.kkt_mass(&m, &mult, &bound, opts.support_tol, ipm_alphas.as_ref());
+        let gap = objective - bound.value;
+        Ok(DeepSolution {
+            objective,
+            dual_bound: bound.value,
+            gap,
+            relative_gap: gap / objective.abs().max(f64::MIN_POSITIVE),
+            barrier_gap: stats.barrier_gap,
+            primal_residual,
+            feature_residual,
+            dual_residual,
+            kkt,
+            point: self.mass_to_point(&m),
+            multipliers: mult,
+            predictions,
+            method: opts.method,
+            outer_iterations: stats.outer,
+            inner_iterations: stats.inner,
+            lbfgs_resets: stats.resets,
+            seconds: t0.elapsed().as_secs_f64(),
+            termination: stats.termination,
+        })
+    }
+}
