@@ -125,6 +125,14 @@ impl DeepProgram {
             Some(a) => a.clone(),
             None => self.alphas(m),
         };
+        // E_L falls with α^v (through −λκ(α^v)) and α^v covers only its own feature, so the best α^v is
+        // the least that covers: it is set from the coverage alone below (the α^v of the primal ratio
+        // |v|/p of an unused feature is noise).
+        if q > 1.0 {
+            for a in a_v.iter_mut() {
+                *a = 0.0;
+            }
+        }
         let mut mu: Vec<Mat<f64>> = mult
             .mu
             .iter()

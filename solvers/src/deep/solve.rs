@@ -59,7 +59,22 @@ impl DeepProgram {
         }
         let mut ipm_alphas = None;
         let mut ipm_split = None;
+        let mut ipm_r = None;
         let (m, mu, c, stats) = match opts.method {
+            DeepMethod::StructuredBarrier => {
+                let out = self.solve_structured_ipm(opts)?;
+                ipm_alphas = out.alphas.clone();
+                ipm_r = Some(out.r.clone());
+                let stats = RunStats {
+                    outer: out.stages,
+                    inner: out.iterations,
+                    resets: 0,
+                    barrier_gap: Some(out.barrier_gap),
+                    termination: out.termination,
+                    eps: 0.0,
+                };
+                (out.mass, out.mu, out.c, stats)
+            }
             DeepMethod::InteriorPoint => {
                 let out = self.solve_ipm(opts, &mass0, Some((&mu, &c)));
                 ipm_alphas = out.alphas.clone();
@@ -84,7 +99,7 @@ impl DeepProgram {
         let objective = self.objective_mass(&m, 0.0);
         let (primal_residual, feature_residual) = self.residuals_mass(&m);
         let predictions = self.predict_mass(&m.v);
-        let r = self.loss.residual(&predictions, &self.y);
+        let r = ipm_r.unwrap_or_else(|| self.loss.residual(&predictions, &self.y));
         let mult = DeepMultipliers {
             mu: mu
                 .iter()

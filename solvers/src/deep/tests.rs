@@ -472,3 +472,42 @@ fn bad_deep_inputs_are_rejected() {
         .to_string()
         .contains("skip"));
 }
+
+/// Development probe (`cargo test --release -p nff-solvers -- --ignored deep_probe --nocapture`):
+/// depth 3, N = 16, m = NFF_PROBE_M particles + as many fresh candidates per layer.
+#[test]
+#[ignore]
+fn deep_probe() {
+    let m: usize = std::env::var("NFF_PROBE_M")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let q: f64 = std::env::var("NFF_PROBE_Q")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2.0);
+    let problem = Problem::new(
+        sine_data(16, 3, 1, false),
+        Activation::Tanh,
+        Loss::Squared,
+        Regularizer::GroupL1q { lambda: 0.01, q },
+    )
+    .unwrap();
+    let mut net = random_net(Shape::new(Arch::Dnn, 4, m, 3).unwrap(), 1.0, 3);
+    let j = train(&problem, &mut net, 0.2, 400);
+    let (prog, _) = DeepProgram::from_network(&problem, &net, m, 5).unwrap();
+    let method = match std::env::var("NFF_PROBE_METHOD").as_deref() {
+        Ok("structured") => DeepMethod::StructuredBarrier,
+        _ => DeepMethod::InteriorPoint,
+    };
+    let opts = DeepOptions {
+        threads: 2,
+        method,
+        ..DeepOptions::default()
+    };
+    let sol = prog.solve(&opts, None, None).unwrap();
+    eprintln!(
+        "m={m} sizes {:?}: J_GD={j:.8} obj={:.12} bound={:.12} rel gap={:.2e} iters={} stages={} {:?} {:.2}s",
+        prog.sizes(), sol.objective, sol.dual_bound, sol.relative_gap, sol.inner_iterations, sol.outer_iterations, sol.termination, sol.seconds
+    );
+}
