@@ -232,7 +232,7 @@ fn sweep_fingerprint(r: &ShardReport) -> Result<String> {
 }
 
 /// `nff sweep --merge DIR…`: check the shards are one complete split of one configuration and write
-/// the single run's `summary.json`, `results.csv` and `sweep.svg`.
+/// the single run's `shard.json`, `summary.json`, `results.csv` and `sweep.svg`.
 fn merge(dirs: &[PathBuf], ctx: &Ctx, out_path: &std::path::Path, quiet: bool) -> Result<()> {
     let files: Vec<ShardFile> = dirs
         .iter()
@@ -260,10 +260,25 @@ fn merge(dirs: &[PathBuf], ctx: &Ctx, out_path: &std::path::Path, quiet: bool) -
         })
         .collect();
     shards::check_complete(&entries)?;
-    let data = files[0].data.clone();
+    let (data, fingerprint) = (files[0].data.clone(), files[0].fingerprint.clone());
     let reports: Vec<ShardReport> = files.into_iter().map(|f| f.report).collect();
     let report = merge_shards(&reports)?;
     let out = OutputDir::create(out_path)?;
+    // The whole sweep as one shard: the shard.json an unsharded run writes.
+    let whole = ShardFile {
+        version: env!("CARGO_PKG_VERSION").into(),
+        fingerprint,
+        data: data.clone(),
+        report: ShardReport {
+            config: report.config.clone(),
+            n: report.n,
+            d: report.d,
+            data_fingerprint: report.data_fingerprint,
+            shard: Shard::ALL,
+            jobs: report.jobs.clone(),
+        },
+    };
+    out.write_json("shard.json", &whole)?;
     write_report(
         &out,
         ctx,

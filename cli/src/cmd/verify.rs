@@ -269,9 +269,8 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
         Some(s) if s.count > 1 => {
             let mut summary = ctx.summary_header("verify");
             summary["config"] = serde_json::json!({"quick": quick, "only": config.only});
-            summary["shard_claims"] = serde_json::to_value(
-                results.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
-            )?;
+            summary["shard_claims"] =
+                serde_json::to_value(results.iter().map(|r| r.id.as_str()).collect::<Vec<_>>())?;
             summary["passed"] = results.iter().filter(|r| r.passed).count().into();
             summary["total"] = results.len().into();
             summary["run"] = run;

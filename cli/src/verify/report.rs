@@ -81,7 +81,9 @@ pub fn html(results: &[ClaimResult], figures: &[(String, String)], header: &str)
         results.len(),
         esc(header)
     );
-    s.push_str("<table><tr><th>id</th><th>claim</th><th>value</th><th>threshold</th><th>result</th></tr>");
+    s.push_str(
+        "<table><tr><th>id</th><th>claim</th><th>value</th><th>threshold</th><th>result</th></tr>",
+    );
     for r in results {
         let (cls, word) = if r.passed {
             ("pass", "pass")
