@@ -56,12 +56,13 @@ fn free_port() -> u16 {
         .expect("a free local port")
 }
 
-fn on_path(cmd: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|p| {
-        std::env::split_paths(&p)
-            .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
-            .any(|d| d.join(cmd).is_file())
-    })
+/// `cmd` on PATH, or in /usr/sbin or /sbin (the daemons' home, not always on a PATH).
+fn which(cmd: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .map(|d| d.join(cmd))
+        .find(|p| p.is_file())
 }
 
 /// munged, slurmctld and slurmd, started in the foreground as children of this process.
@@ -136,6 +137,7 @@ impl Cluster {
     }
 
     fn start() -> Result<Self, String> {
+        let mut found = Vec::new();
         for cmd in [
             "munged",
             "slurmctld",
@@ -144,12 +146,16 @@ impl Cluster {
             "squeue",
             "scontrol",
         ] {
-            if !on_path(cmd) {
-                return Err(format!(
-                    "{cmd} is not installed: expected Debian's slurm-wlm and munge (apt-get install -y slurm-wlm munge)"
-                ));
+            match which(cmd) {
+                Some(p) => found.push(p.display().to_string()),
+                None => {
+                    return Err(format!(
+                        "{cmd} is not installed: expected Debian's slurm-wlm and munge (apt-get install -y slurm-wlm munge)"
+                    ))
+                }
             }
         }
+        let (munged, slurmctld, slurmd) = (&found[0], &found[1], &found[2]);
         let dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
         let d = dir.path().to_path_buf();
         let mut cluster = Cluster {
@@ -223,7 +229,7 @@ impl Cluster {
         let conf_s = cluster.conf.display().to_string();
         cluster.spawn(
             "munged",
-            "munged",
+            munged,
             &[
                 "--foreground",
                 "--force",
@@ -237,13 +243,13 @@ impl Cluster {
         cluster.wait_for("munged to open its socket", 20, |c| {
             c.path("munge.sock").exists()
         })?;
-        cluster.spawn("slurmctld", "slurmctld", &["-D", "-f", &conf_s])?;
+        cluster.spawn("slurmctld", slurmctld, &["-D", "-f", &conf_s])?;
         cluster
             .wait_for("slurmctld to answer `scontrol ping`", 30, |c| {
                 text(&c.run("scontrol", &["ping"])).contains("UP")
             })
             .map_err(|e| format!("{e}; {}", log_reason(&d.join("slurmctld.log"))))?;
-        cluster.spawn("slurmd", "slurmd", &["-D", "-f", &conf_s, "-N", &host])?;
+        cluster.spawn("slurmd", slurmd, &["-D", "-f", &conf_s, "-N", &host])?;
         cluster
             .wait_for(&format!("node {host} to be idle"), 60, |c| {
                 text(&c.run("sinfo", &["-h", "-N", "-o", "%T"])).trim() == "idle"
