@@ -8,6 +8,8 @@ mod common;
 mod output;
 mod plot;
 mod setup;
+mod shards;
+mod slurm;
 mod verify;
 
 use clap::{Parser, Subcommand};

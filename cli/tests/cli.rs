@@ -18,6 +18,10 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+fn bytes(dir: &Path, file: &str) -> Vec<u8> {
+    std::fs::read(dir.join(file)).unwrap_or_else(|e| panic!("{}/{file}: {e}", dir.display()))
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
 }
@@ -375,15 +379,21 @@ fn verify_quick_subset_writes_three_outputs_with_schema() {
             "threshold",
             "detail",
             "figure",
-            "seconds",
         ] {
             assert!(c.get(key).is_some(), "missing {key} in {c}");
         }
+        // Wall time is run-dependent: it is in summary.json, not in claims.json.
+        assert!(c.get("seconds").is_none(), "{c}");
         let fig = c["figure"].as_str().unwrap();
         assert!(std::fs::read_to_string(out.join(fig))
             .unwrap()
             .contains("<svg"));
     }
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let times = summary["run"]["claim_seconds"].as_array().unwrap();
+    assert_eq!(times.len(), 2);
+    assert!(times.iter().all(|t| t["seconds"].as_f64().unwrap() >= 0.0));
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("| C1 ") || md.contains("[C1]"));
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
@@ -612,9 +622,47 @@ fn sweep_shards_merge_to_the_single_run() {
     let read = |p: &Path| -> serde_json::Value {
         serde_json::from_str(&std::fs::read_to_string(p.join("summary.json")).unwrap()).unwrap()
     };
-    let (a, b) = (read(&single), read(&merged));
+    let (mut a, mut b) = (read(&single), read(&merged));
     assert_eq!(a["jobs"], b["jobs"]);
     assert_eq!(a["per_width"], b["per_width"]);
+    // Byte for byte the single run, but for the run-dependent fields of summary.json.
+    for f in ["results.csv", "sweep.svg", "shard.json"] {
+        assert_eq!(bytes(&single, f), bytes(&merged, f), "{f}");
+    }
+    for k in ["threads", "wall_seconds", "run"] {
+        a.as_object_mut().unwrap().remove(k);
+        b.as_object_mut().unwrap().remove(k);
+    }
+    assert_eq!(a, b);
+    // A missing shard, a duplicate, a shard of another configuration, a shard of another split and a
+    // directory without shard.json (a failed array task) fail with one line naming the shard.
+    let other = run(&["--shard", "1/2", "--seed", "5"], "other");
+    let third = run(&["--shard", "1/3"], "third");
+    let failed = d.path().join("failed");
+    std::fs::create_dir(&failed).unwrap();
+    for (dirs, expect) in [
+        (vec![&s0], "shard 1/2 is missing"),
+        (vec![&s0, &s1, &s1], "duplicates shard 1/2"),
+        (vec![&s0, &other], "is of another configuration"),
+        (vec![&s0, &third], "expected a shard k/2"),
+        (vec![&s0, &failed], "holds no shard.json"),
+    ] {
+        let target = d.path().join("m2");
+        let mut args = vec!["sweep", "--merge"];
+        args.extend(dirs.iter().map(|p| s(p)));
+        args.extend(["--out", s(&target)]);
+        let o = nff(&args);
+        let err = stderr(&o);
+        assert!(!o.status.success() && err.contains(expect), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        let named = dirs.last().unwrap();
+        assert!(
+            expect.contains("missing") || err.contains(s(named)),
+            "{err} should name {}",
+            named.display()
+        );
+        assert!(!target.exists());
+    }
     let o = nff(&[
         "sweep",
         "--shard",
@@ -628,6 +676,229 @@ fn sweep_shards_merge_to_the_single_run() {
         "{}",
         stderr(&o)
     );
+}
+
+/// `nff verify --shard k/n` slices merge into the outputs of one run, byte for byte (C23 fails, so a
+/// failed claim merges too); a missing, duplicated or foreign slice fails with one line naming it.
+#[test]
+fn verify_shards_merge_to_the_single_run_byte_for_byte() {
+    let d = tmp();
+    let run = |extra: &[&str], out: &str| {
+        let p = d.path().join(out);
+        let mut args = vec![
+            "verify",
+            "--quick",
+            "--only",
+            "C1,C4,C21,C23,C15",
+            "--quiet",
+            "--out",
+            s(&p),
+        ];
+        args.extend(extra);
+        let o = nff(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        p
+    };
+    let single = run(&[], "single");
+    let shards: Vec<PathBuf> = (0..3)
+        .map(|k| {
+            run(
+                &["--shard", &format!("{k}/3"), "--threads", "1"],
+                &format!("s{k}"),
+            )
+        })
+        .collect();
+    let merged = d.path().join("merged");
+    let mut args = vec!["verify", "--merge"];
+    // In any order.
+    args.extend(shards.iter().rev().map(|p| s(p)));
+    args.extend(["--out", s(&merged), "--quiet"]);
+    let o = nff(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let names = entries(&single);
+    assert_eq!(names, entries(&merged));
+    assert!(names.contains(&"C23.svg".to_string()), "{names:?}");
+    for f in names.iter().filter(|f| *f != "summary.json") {
+        assert_eq!(bytes(&single, f), bytes(&merged, f), "{f}");
+    }
+    let other = run(&["--shard", "2/3", "--seed", "4"], "other");
+    let empty = d.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    for (dirs, expect, named) in [
+        (vec![&shards[0], &shards[2]], "shard 1/3 is missing", None),
+        (
+            vec![&shards[0], &shards[1], &shards[0]],
+            "duplicates shard 0/3",
+            Some(&shards[0]),
+        ),
+        (
+            vec![&shards[0], &shards[1], &other],
+            "of another configuration",
+            Some(&other),
+        ),
+        (
+            vec![&shards[0], &shards[1], &empty],
+            "holds no shard.json",
+            Some(&empty),
+        ),
+    ] {
+        let target = d.path().join("m2");
+        let mut args = vec!["verify", "--merge"];
+        args.extend(dirs.iter().map(|p| s(p)));
+        args.extend(["--out", s(&target)]);
+        let o = nff(&args);
+        let err = stderr(&o);
+        assert!(!o.status.success() && err.contains(expect), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        if let Some(n) = named {
+            assert!(err.contains(s(n)), "{err}");
+        }
+        assert!(!target.exists());
+    }
+}
+
+/// `--sbatch FILE --submit` with a stand-in `sbatch` on PATH that records each batch script and prints
+/// a job id: the array script run once per task index and then the merge script give the single run's
+/// outputs, and the merge depends on the array's id (afterok). Bad Slurm options fail in one line.
+#[test]
+fn sbatch_script_runs_the_shards_and_the_merge() {
+    let d = tmp();
+    let bin = d.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let jobs = d.path().join("jobs");
+    std::fs::create_dir(&jobs).unwrap();
+    let fake = bin.join("sbatch");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/bash\nset -e\ncd '{j}'\nn=$(( $(ls | grep -c '^args-' || true) + 41 ))\nprintf '%s\\n' \"$@\" > args-$n\ncat > script-$n\necho \"$n;fake\"\n",
+            j = jobs.display()
+        ),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let cfg = [
+        "--widths",
+        "4,8",
+        "--seeds",
+        "2",
+        "--reference-width",
+        "16",
+        "--time",
+        "0.2",
+        "--n",
+        "5",
+        "--depth",
+        "2",
+    ];
+    let out = d.path().join("sw");
+    let script = d.path().join("sweep.sh");
+    let mut args = vec!["sweep"];
+    args.extend(cfg);
+    args.extend([
+        "--out",
+        s(&out),
+        "--sbatch",
+        s(&script),
+        "--slurm-tasks",
+        "3",
+        "--slurm-cpus",
+        "1",
+        "--slurm-time",
+        "5",
+        "--submit",
+        "--quiet",
+    ]);
+    let o = Command::new(env!("CARGO_BIN_EXE_nff"))
+        .args(&args)
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "41 42\n");
+    let array_args = std::fs::read_to_string(jobs.join("args-41")).unwrap();
+    let merge_args = std::fs::read_to_string(jobs.join("args-42")).unwrap();
+    assert!(array_args.contains("--array=0-2\n") && array_args.contains("--time=5\n"));
+    assert!(array_args.contains("--cpus-per-task=1\n"), "{array_args}");
+    assert!(
+        merge_args.contains("--dependency=afterok:41\n"),
+        "{merge_args}"
+    );
+    for k in 0..3 {
+        let o = Command::new("bash")
+            .arg(jobs.join("script-41"))
+            .env("SLURM_ARRAY_TASK_ID", k.to_string())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "task {k}: {}", stderr(&o));
+    }
+    let o = Command::new("bash")
+        .arg(jobs.join("script-42"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "merge: {}", stderr(&o));
+    let single = d.path().join("single");
+    let mut args = vec!["sweep", "--quiet", "--out", s(&single)];
+    args.extend(cfg);
+    let o = nff(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in ["results.csv", "sweep.svg", "shard.json"] {
+        assert_eq!(bytes(&single, f), bytes(&out, f), "{f}");
+    }
+    // One-line errors, and no script written.
+    let bad = d.path().join("bad.sh");
+    for (extra, expect) in [
+        (
+            vec!["--sbatch", s(&bad), "--slurm-mem", "4 GB"],
+            "--slurm-mem '4 GB'",
+        ),
+        (vec!["--submit"], "expected --sbatch FILE"),
+        (vec!["--sbatch", s(&bad), "--shard", "0/2"], "no --shard"),
+        (vec!["--sbatch", s(&bad), "--widths", "99"], "width"),
+    ] {
+        let mut args = vec!["sweep"];
+        args.extend(cfg);
+        args.extend(extra);
+        let o = nff(&args);
+        let err = stderr(&o);
+        assert!(!o.status.success() && err.contains(expect), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(!bad.exists());
+    }
+    // Without sbatch on PATH, --submit fails in one line (the script stays, to be submitted later).
+    let no_sbatch = d.path().join("no-sbatch");
+    std::fs::create_dir(&no_sbatch).unwrap();
+    for tool in ["bash", "mkdir"] {
+        let found = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+            .map(|p| p.join(tool))
+            .find(|p| p.is_file())
+            .unwrap();
+        std::os::unix::fs::symlink(found, no_sbatch.join(tool)).unwrap();
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_nff"))
+        .args([
+            "verify",
+            "--quick",
+            "--only",
+            "C1",
+            "--sbatch",
+            s(&bad),
+            "--submit",
+        ])
+        .env("PATH", &no_sbatch)
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(!o.status.success() && err.contains("sbatch"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
 
 #[test]

@@ -5,13 +5,17 @@
 //! library's `nff_flow::sweep` docs explain the estimator).
 //!
 //! Sharding: `--shard k/n` (or `SLURM_ARRAY_TASK_ID` / `SLURM_ARRAY_TASK_COUNT` when set) runs one slice
-//! of the jobs and writes `shard.json`; `nff sweep --merge DIR…` joins shard outputs into the same
-//! `summary.json` a single run gives.
-use crate::common::{cfg_get, check_range, pick, read_config, CommonArgs, Ctx};
+//! of the jobs and writes `shard.json` (with a configuration fingerprint); `nff sweep --merge DIR…`
+//! joins shard outputs into the same `summary.json`, `results.csv` and `sweep.svg` a single run gives
+//! (the checks are `crate::shards`'). `--sbatch FILE` writes a Slurm script for the whole
+//! array-and-merge (`crate::slurm`).
+use crate::common::{check_range, pick, read_config, CommonArgs, Ctx};
 use crate::output::OutputDir;
 use crate::plot::{LinePlot, Series};
 use crate::setup::{DataOpts, LoadedData};
-use anyhow::{bail, Context, Result};
+use crate::shards;
+use crate::slurm::{Plan, SlurmArgs};
+use anyhow::{bail, Result};
 use clap::Args;
 use nff_core::{Activation, Arch, Loss, Regularizer};
 use nff_flow::{
@@ -67,45 +71,11 @@ pub struct SweepArgs {
     #[arg(long, num_args = 1..)]
     pub merge: Option<Vec<PathBuf>>,
     #[command(flatten)]
+    /// Running as a Slurm job array.
+    pub slurm: SlurmArgs,
+    #[command(flatten)]
     /// Shared options.
     pub common: CommonArgs,
-}
-
-fn parse_shard(s: &str) -> Result<Shard> {
-    let (k, n) = s
-        .split_once('/')
-        .with_context(|| format!("invalid --shard '{s}': expected k/n, e.g. 0/4"))?;
-    let k: usize = k
-        .trim()
-        .parse()
-        .with_context(|| format!("invalid --shard '{s}': expected k/n with integers"))?;
-    let n: usize = n
-        .trim()
-        .parse()
-        .with_context(|| format!("invalid --shard '{s}': expected k/n with integers"))?;
-    Ok(Shard::new(k, n)?)
-}
-
-fn shard_from_env() -> Result<Option<Shard>> {
-    match (
-        std::env::var("SLURM_ARRAY_TASK_ID"),
-        std::env::var("SLURM_ARRAY_TASK_COUNT"),
-    ) {
-        (Ok(id), Ok(count)) => {
-            let k: usize = id
-                .parse()
-                .with_context(|| format!("SLURM_ARRAY_TASK_ID '{id}' is not an integer"))?;
-            let n: usize = count
-                .parse()
-                .with_context(|| format!("SLURM_ARRAY_TASK_COUNT '{count}' is not an integer"))?;
-            let min: usize = std::env::var("SLURM_ARRAY_TASK_MIN")
-                .ok()
-                .and_then(|m| m.parse().ok())
-                .unwrap_or(0);
-            Ok(Some(Shard::new(k.saturating_sub(min), n)?))
-        }
-        _ => Ok(None),
-    }
 }
 
 /// Run `nff sweep`.
@@ -119,28 +89,10 @@ pub fn run(args: &SweepArgs) -> Result<()> {
         PathBuf::from("out/sweep"),
     )?;
     if let Some(dirs) = &args.merge {
-        let mut shards = Vec::new();
-        for d in dirs {
-            let p = d.join("shard.json");
-            let text =
-                std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
-            let s: ShardReport =
-                serde_json::from_str(&text).with_context(|| format!("parsing {}", p.display()))?;
-            shards.push(s);
+        if args.shard.is_some() || args.slurm.sbatch.is_some() {
+            bail!("--merge joins finished shards: expected no --shard or --sbatch with it");
         }
-        let report = merge_shards(&shards)?;
-        let out = OutputDir::create(&out_path)?;
-        write_report(
-            &out,
-            &ctx,
-            &report,
-            serde_json::json!({"merged_from": dirs}),
-        )?;
-        let dir = out.commit()?;
-        if !args.common.quiet {
-            eprintln!("merged {} shards into {}", shards.len(), dir.display());
-        }
-        return Ok(());
+        return merge(dirs, &ctx, &out_path, args.common.quiet);
     }
     let arch: Arch = pick(args.arch.clone(), &cfg, "arch", "resnet".to_string())?.parse()?;
     let depth = pick(
@@ -210,24 +162,42 @@ pub fn run(args: &SweepArgs) -> Result<()> {
         samples,
     };
     config.check()?;
-    let shard = match args.shard.clone().or(cfg_get(&cfg, "shard")?) {
-        Some(s) => Some(parse_shard(&s)?),
-        None => shard_from_env()?,
+    let threads_given = args.common.threads.is_some() || cfg.contains_key("threads");
+    let plan = Plan {
+        command: "sweep",
+        out: &out_path,
+        threads_given,
+        merge_flags: vec![],
+        quiet: args.common.quiet,
     };
+    if args.slurm.sbatch.is_some() && args.shard.is_some() {
+        bail!("--sbatch writes a script that runs every shard: expected no --shard with it");
+    }
+    if crate::slurm::handle(&args.slurm, &plan)? {
+        return Ok(());
+    }
+    let shard = shards::resolve(args.shard.clone(), &cfg)?;
     let out = OutputDir::create(&out_path)?;
     let bar = ctx.bar(1, "sweep");
     let shard_report = run_shard(&config, &data, shard.unwrap_or(Shard::ALL))?;
     bar.finish_and_clear();
-    out.write_json("shard.json", &shard_report)?;
-    let extra = serde_json::json!({"data": data_s, "shard": shard});
+    let file = ShardFile {
+        version: env!("CARGO_PKG_VERSION").into(),
+        fingerprint: sweep_fingerprint(&shard_report)?,
+        data: data_s.clone(),
+        report: shard_report,
+    };
+    out.write_json("shard.json", &file)?;
+    let run = serde_json::json!({"shard": shard});
     if shard.is_none_or(|s| s.count == 1) {
-        let report = merge_shards(&[shard_report])?;
-        write_report(&out, &ctx, &report, extra)?;
+        let report = merge_shards(&[file.report])?;
+        write_report(&out, &ctx, &report, &data_s, run)?;
     } else {
         let mut summary = ctx.summary_header("sweep");
         summary["config"] = serde_json::to_value(&config)?;
-        summary["shard"] = extra;
-        summary["jobs"] = shard_report.jobs.len().into();
+        summary["data"] = data_s.into();
+        summary["run"] = run;
+        summary["jobs"] = file.report.jobs.len().into();
         out.write_json("summary.json", &summary)?;
     }
     let dir = out.commit()?;
@@ -237,16 +207,106 @@ pub fn run(args: &SweepArgs) -> Result<()> {
     Ok(())
 }
 
-/// `summary.json` (report + slopes), `results.csv` (one row per job) and `sweep.svg`.
+/// `shard.json` of a sweep shard: the library's [`ShardReport`] with the nff version, the configuration
+/// fingerprint and the `--data` text.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ShardFile {
+    version: String,
+    fingerprint: String,
+    data: String,
+    #[serde(flatten)]
+    report: ShardReport,
+}
+
+/// The fingerprint of everything that determines a shard's results except which shard it is: the nff
+/// version, the sweep configuration and the data (N, d and the hash of their bits).
+fn sweep_fingerprint(r: &ShardReport) -> Result<String> {
+    shards::fingerprint(&serde_json::json!({
+        "command": "sweep",
+        "version": env!("CARGO_PKG_VERSION"),
+        "config": r.config,
+        "n": r.n,
+        "d": r.d,
+        "data_fingerprint": r.data_fingerprint,
+    }))
+}
+
+/// `nff sweep --merge DIR…`: check the shards are one complete split of one configuration and write
+/// the single run's `shard.json`, `summary.json`, `results.csv` and `sweep.svg`.
+fn merge(dirs: &[PathBuf], ctx: &Ctx, out_path: &std::path::Path, quiet: bool) -> Result<()> {
+    let files: Vec<ShardFile> = dirs
+        .iter()
+        .map(|d| shards::read(d, "nff sweep"))
+        .collect::<Result<_>>()?;
+    for (d, f) in dirs.iter().zip(&files) {
+        let fp = sweep_fingerprint(&f.report)?;
+        if fp != f.fingerprint || f.version != env!("CARGO_PKG_VERSION") {
+            bail!(
+                "shard {} is of another configuration or nff version: it records fingerprint {} of nff {}, its contents give {fp} under nff {}",
+                d.display(),
+                f.fingerprint,
+                f.version,
+                env!("CARGO_PKG_VERSION")
+            );
+        }
+    }
+    let entries: Vec<shards::Entry<'_>> = dirs
+        .iter()
+        .zip(&files)
+        .map(|(d, f)| shards::Entry {
+            dir: d,
+            shard: f.report.shard,
+            fingerprint: &f.fingerprint,
+        })
+        .collect();
+    shards::check_complete(&entries)?;
+    let (data, fingerprint) = (files[0].data.clone(), files[0].fingerprint.clone());
+    let reports: Vec<ShardReport> = files.into_iter().map(|f| f.report).collect();
+    let report = merge_shards(&reports)?;
+    let out = OutputDir::create(out_path)?;
+    // The whole sweep as one shard: the shard.json an unsharded run writes.
+    let whole = ShardFile {
+        version: env!("CARGO_PKG_VERSION").into(),
+        fingerprint,
+        data: data.clone(),
+        report: ShardReport {
+            config: report.config.clone(),
+            n: report.n,
+            d: report.d,
+            data_fingerprint: report.data_fingerprint,
+            shard: Shard::ALL,
+            jobs: report.jobs.clone(),
+        },
+    };
+    out.write_json("shard.json", &whole)?;
+    write_report(
+        &out,
+        ctx,
+        &report,
+        &data,
+        serde_json::json!({"merged_from": shards::dir_strings(dirs)}),
+    )?;
+    let dir = out.commit()?;
+    if !quiet {
+        eprintln!("merged {} shards into {}", reports.len(), dir.display());
+    }
+    Ok(())
+}
+
+/// `summary.json` (report + slopes), `results.csv` (one row per job) and `sweep.svg`. Of these, only
+/// `summary.json`'s `threads`, `wall_seconds` and `run` (the shard, or the directories merged) depend
+/// on how the sweep was run; everything else is the same for one run and a merge of its shards.
 fn write_report(
     out: &OutputDir,
     ctx: &Ctx,
     report: &SweepReport,
-    extra: serde_json::Value,
+    data: &str,
+    run: serde_json::Value,
 ) -> Result<()> {
     let mut summary = ctx.summary_header("sweep");
     summary["config"] = serde_json::to_value(&report.config)?;
-    summary["run"] = extra;
+    summary["data"] = data.into();
+    summary["run"] = run;
     summary["per_width"] = serde_json::to_value(&report.per_width)?;
     summary["slope_yhat"] = serde_json::to_value(report.slope_yhat)?;
     summary["slope_feature"] = serde_json::to_value(report.slope_feature)?;

@@ -1,11 +1,23 @@
 //! `nff verify`: run the claims of math.md §6 and write `claims.json`, `report.md`, `report.html`
 //! and one SVG figure per claim.
+//!
+//! Sharding: `--shard k/n` (or `SLURM_ARRAY_TASK_ID` / `SLURM_ARRAY_TASK_COUNT` when set) runs the
+//! selected claims whose position i in the selection has i mod n = k, and writes `shard.json` (the
+//! configuration, its fingerprint and the results) and the slice's figures; `nff verify --merge DIR…`
+//! joins the shards into the `claims.json`, `report.md`, `report.html` and figures of one run, byte for
+//! byte. Only `summary.json`'s `threads`, `wall_seconds` and `run` (per-claim wall times and the shard,
+//! or the directories merged) depend on how the claims were run. `--sbatch FILE` writes a Slurm script
+//! for the whole array-and-merge (`crate::slurm`).
 use crate::common::{pick, read_config, CommonArgs, Ctx};
 use crate::output::OutputDir;
-use crate::verify::{registry, report, ClaimCtx, ClaimResult, Size};
+use crate::shards;
+use crate::slurm::{Plan, SlurmArgs};
+use crate::verify::{registry, report, Claim, ClaimCtx, ClaimResult, Size};
 use anyhow::{bail, Result};
 use clap::Args;
-use std::path::PathBuf;
+use nff_flow::Shard;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Options of `nff verify`.
@@ -24,9 +36,54 @@ pub struct VerifyArgs {
     /// reported in the outputs and on stderr, and the exit status is 0.
     #[arg(long)]
     pub strict: bool,
+    /// Run slice k of n (0-based) of the selected claims, e.g. 1/4: the claims at positions i with
+    /// i mod n = k; defaults to SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT.
+    #[arg(long)]
+    pub shard: Option<String>,
+    /// Merge the shard outputs in these directories into one run's outputs instead of running.
+    #[arg(long, num_args = 1..)]
+    pub merge: Option<Vec<PathBuf>>,
+    #[command(flatten)]
+    /// Running as a Slurm job array.
+    pub slurm: SlurmArgs,
     #[command(flatten)]
     /// Shared options.
     pub common: CommonArgs,
+}
+
+/// What a run's results depend on; each shard records it and its fingerprint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct RunConfig {
+    /// The nff version.
+    version: String,
+    /// The base seed.
+    seed: u64,
+    /// Quick or full.
+    size: Size,
+    /// `--only` as given (upper-cased), or none for all claims.
+    only: Option<Vec<String>>,
+    /// The selected claims, in run order.
+    claims: Vec<String>,
+}
+
+/// The wall time of one claim.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct ClaimTime {
+    id: String,
+    seconds: f64,
+}
+
+/// `shard.json` of a verify shard.
+#[derive(Serialize, Deserialize)]
+struct ShardFile {
+    fingerprint: String,
+    config: RunConfig,
+    shard: Shard,
+    /// The results of the shard's claims, in selection order.
+    results: Vec<ClaimResult>,
+    /// Run-dependent: wall time of each claim, and the thread count.
+    claim_seconds: Vec<ClaimTime>,
+    threads: usize,
 }
 
 /// Run `nff verify`. With `--strict`, exits non-zero (after writing every output) if a claim fails.
@@ -43,15 +100,35 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
     }
     let cfg = read_config(args.common.config.as_deref())?;
     let ctx = Ctx::new(&args.common, &cfg)?;
+    let out_path: PathBuf = pick(
+        args.common.out.clone(),
+        &cfg,
+        "out",
+        PathBuf::from("out/verify"),
+    )?;
+    if let Some(dirs) = &args.merge {
+        if args.quick
+            || args.only.is_some()
+            || args.common.seed.is_some()
+            || args.shard.is_some()
+            || args.slurm.sbatch.is_some()
+        {
+            bail!("--merge takes its configuration from the shards: expected no --quick, --only, --seed, --shard or --sbatch with it");
+        }
+        return merge(dirs, &ctx, &out_path, args);
+    }
     let quick = args.quick || crate::common::cfg_get::<bool>(&cfg, "quick")?.unwrap_or(false);
     let size = if quick { Size::Quick } else { Size::Full };
-    let only: Option<Vec<String>> = args.only.clone().or(crate::common::cfg_get(&cfg, "only")?);
-    let selected: Vec<_> = match &only {
+    let only: Option<Vec<String>> = args
+        .only
+        .clone()
+        .or(crate::common::cfg_get(&cfg, "only")?)
+        .map(|ids| ids.iter().map(|id| id.trim().to_uppercase()).collect());
+    let selected: Vec<&Claim> = match &only {
         None => claims.iter().collect(),
         Some(ids) => {
             let mut out = Vec::new();
             for id in ids {
-                let id = id.trim().to_uppercase();
                 match claims.iter().find(|c| c.info.id == id) {
                     Some(c) => out.push(c),
                     None => bail!(
@@ -67,22 +144,48 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
             out
         }
     };
-    let out_path: PathBuf = pick(
-        args.common.out.clone(),
-        &cfg,
-        "out",
-        PathBuf::from("out/verify"),
-    )?;
+    let config = RunConfig {
+        version: env!("CARGO_PKG_VERSION").into(),
+        seed: ctx.seed,
+        size,
+        only,
+        claims: selected.iter().map(|c| c.info.id.to_string()).collect(),
+    };
+    if args.slurm.sbatch.is_some() && args.shard.is_some() {
+        bail!("--sbatch writes a script that runs every shard: expected no --shard with it");
+    }
+    let plan = Plan {
+        command: "verify",
+        out: &out_path,
+        threads_given: args.common.threads.is_some() || cfg.contains_key("threads"),
+        merge_flags: if args.strict {
+            vec!["--strict".into()]
+        } else {
+            vec![]
+        },
+        quiet: args.common.quiet,
+    };
+    if crate::slurm::handle(&args.slurm, &plan)? {
+        return Ok(());
+    }
+    let shard = shards::resolve(args.shard.clone(), &cfg)?;
+    let mine: Vec<&Claim> = selected
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| shard.is_none_or(|s| i % s.count == s.index))
+        .map(|(_, c)| *c)
+        .collect();
     let out = OutputDir::create(&out_path)?;
     let cctx = ClaimCtx {
         seed: ctx.seed,
         size,
         par: ctx.par,
     };
-    let bar = ctx.bar(selected.len() as u64, "verify");
+    let bar = ctx.bar(mine.len() as u64, "verify");
     let mut results = Vec::new();
     let mut figures = Vec::new();
-    for claim in selected {
+    let mut times = Vec::new();
+    for claim in mine {
         bar.set_prefix(claim.info.id);
         let t0 = Instant::now();
         let outcome = (claim.run)(&cctx);
@@ -107,7 +210,6 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
                     threshold: o.threshold,
                     detail: o.detail,
                     figure,
-                    seconds,
                     measures: info.measures.into(),
                     rule: info.rule.into(),
                 }
@@ -126,7 +228,6 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
                         .join(": ")
                 ),
                 figure: None,
-                seconds,
                 measures: info.measures.into(),
                 rule: info.rule.into(),
             },
@@ -140,44 +241,113 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
                     result.title,
                     result.value,
                     result.threshold,
-                    result.seconds
+                    seconds
                 )
             });
         }
         results.push(result);
+        times.push(ClaimTime {
+            id: info.id.into(),
+            seconds,
+        });
         bar.inc(1);
     }
     bar.finish_and_clear();
+    let run = serde_json::json!({"shard": shard, "claim_seconds": times});
+    if let Some(s) = shard {
+        let file = ShardFile {
+            fingerprint: shards::fingerprint(&config)?,
+            config: config.clone(),
+            shard: s,
+            results: results.clone(),
+            claim_seconds: times,
+            threads: ctx.threads,
+        };
+        out.write_json("shard.json", &file)?;
+    }
+    match shard {
+        Some(s) if s.count > 1 => {
+            let mut summary = ctx.summary_header("verify");
+            summary["config"] = serde_json::json!({"quick": quick, "only": config.only});
+            summary["shard_claims"] =
+                serde_json::to_value(results.iter().map(|r| r.id.as_str()).collect::<Vec<_>>())?;
+            summary["passed"] = results.iter().filter(|r| r.passed).count().into();
+            summary["total"] = results.len().into();
+            summary["run"] = run;
+            summary["wall_seconds"] = ctx.seconds().into();
+            out.write_json("summary.json", &summary)?;
+            let dir = out.commit()?;
+            finish(
+                &results,
+                &format!("shard {}/{}: ", s.index, s.count),
+                &dir,
+                "summary.json",
+                args,
+            )
+        }
+        _ => {
+            write_outputs(&out, &ctx, &config, &results, &figures, run, false)?;
+            let dir = out.commit()?;
+            finish(&results, "", &dir, "report.html", args)
+        }
+    }
+}
+
+/// `claims.json`, `report.md`, `report.html`, `summary.json` (and, when `write_figures`, the figures).
+fn write_outputs(
+    out: &OutputDir,
+    ctx: &Ctx,
+    config: &RunConfig,
+    results: &[ClaimResult],
+    figures: &[(String, String)],
+    run: serde_json::Value,
+    write_figures: bool,
+) -> Result<()> {
+    let quick = config.size == Size::Quick;
     let header = format!(
-        "nff {} · size {} · seed {} · threads {} · {:.1} s",
-        env!("CARGO_PKG_VERSION"),
+        "nff {} · size {} · seed {}",
+        config.version,
         if quick { "quick" } else { "full" },
-        ctx.seed,
-        ctx.threads,
-        ctx.seconds()
+        config.seed,
     );
+    if write_figures {
+        for (name, svg) in figures {
+            out.write(name, svg.as_bytes())?;
+        }
+    }
     out.write_json("claims.json", &results)?;
-    out.write("report.md", report::markdown(&results, &header).as_bytes())?;
+    out.write("report.md", report::markdown(results, &header).as_bytes())?;
     out.write(
         "report.html",
-        report::html(&results, &figures, &header).as_bytes(),
+        report::html(results, figures, &header).as_bytes(),
     )?;
     let mut summary = ctx.summary_header("verify");
-    summary["config"] = serde_json::json!({"quick": quick, "only": only});
+    summary["config"] = serde_json::json!({"quick": quick, "only": config.only});
     summary["passed"] = results.iter().filter(|r| r.passed).count().into();
     summary["total"] = results.len().into();
+    summary["run"] = run;
     summary["wall_seconds"] = ctx.seconds().into();
     out.write_json("summary.json", &summary)?;
-    let dir = out.commit()?;
-    let failed = results.iter().filter(|r| !r.passed).count();
+    Ok(())
+}
+
+/// The closing line on stderr, and `--strict`.
+fn finish(
+    results: &[ClaimResult],
+    prefix: &str,
+    dir: &Path,
+    file: &str,
+    args: &VerifyArgs,
+) -> Result<()> {
     let failed_ids: Vec<&str> = results
         .iter()
         .filter(|r| !r.passed)
         .map(|r| r.id.as_str())
         .collect();
+    let failed = failed_ids.len();
     if !args.common.quiet || failed > 0 {
         eprintln!(
-            "{} of {} claims passed{}; report in {}",
+            "{prefix}{} of {} claims passed{}; report in {}",
             results.len() - failed,
             results.len(),
             if failed > 0 {
@@ -185,15 +355,116 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
             } else {
                 String::new()
             },
-            dir.join("report.html").display()
+            dir.join(file).display()
         );
     }
     if failed > 0 && args.strict {
         bail!(
             "{failed} of {} claims failed (see {})",
             results.len(),
-            dir.join("report.md").display()
+            dir.join(file).display()
         );
     }
     Ok(())
+}
+
+/// `nff verify --merge DIR…`: check the shards are one complete split of one configuration, each
+/// holding exactly its slice of the claims, and write the outputs of one run.
+fn merge(dirs: &[PathBuf], ctx: &Ctx, out_path: &Path, args: &VerifyArgs) -> Result<()> {
+    let files: Vec<ShardFile> = dirs
+        .iter()
+        .map(|d| shards::read(d, "nff verify"))
+        .collect::<Result<_>>()?;
+    for (d, f) in dirs.iter().zip(&files) {
+        if f.config.version != env!("CARGO_PKG_VERSION") {
+            bail!(
+                "shard {} was written by nff {}: expected shards of nff {}",
+                d.display(),
+                f.config.version,
+                env!("CARGO_PKG_VERSION")
+            );
+        }
+        let fp = shards::fingerprint(&f.config)?;
+        if fp != f.fingerprint {
+            bail!(
+                "shard {}: its shard.json records fingerprint {} but its configuration gives {fp}",
+                d.display(),
+                f.fingerprint
+            );
+        }
+    }
+    let entries: Vec<shards::Entry<'_>> = dirs
+        .iter()
+        .zip(&files)
+        .map(|(d, f)| shards::Entry {
+            dir: d,
+            shard: f.shard,
+            fingerprint: &f.fingerprint,
+        })
+        .collect();
+    shards::check_complete(&entries)?;
+    let config = files[0].config.clone();
+    let n = files[0].shard.count;
+    // by_index[k] = (directory, file) of shard k.
+    let mut by_index: Vec<Option<(&Path, &ShardFile)>> = vec![None; n];
+    for (d, f) in dirs.iter().zip(&files) {
+        by_index[f.shard.index] = Some((d, f));
+    }
+    let by_index: Vec<(&Path, &ShardFile)> = by_index.into_iter().flatten().collect();
+    for (k, (d, f)) in by_index.iter().enumerate() {
+        let expected: Vec<&str> = config
+            .claims
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % n == k)
+            .map(|(_, id)| id.as_str())
+            .collect();
+        let found: Vec<&str> = f.results.iter().map(|r| r.id.as_str()).collect();
+        if expected != found {
+            bail!(
+                "shard {} ({k}/{n}) holds the claims [{}]: expected [{}]",
+                d.display(),
+                found.join(", "),
+                expected.join(", ")
+            );
+        }
+    }
+    let mut results = Vec::new();
+    let mut figures = Vec::new();
+    let mut times = Vec::new();
+    for i in 0..config.claims.len() {
+        let (d, f) = by_index[i % n];
+        let r = &f.results[i / n];
+        if let Some(name) = &r.figure {
+            let p = d.join(name);
+            let svg = std::fs::read_to_string(&p).map_err(|e| {
+                anyhow::anyhow!(
+                    "shard {}: reading the figure {} of {}: {e}",
+                    d.display(),
+                    p.display(),
+                    r.id
+                )
+            })?;
+            figures.push((name.clone(), svg));
+        }
+        results.push(r.clone());
+        if let Some(t) = f.claim_seconds.iter().find(|t| t.id == r.id) {
+            times.push(t.clone());
+        }
+    }
+    let out = OutputDir::create(out_path)?;
+    let run = serde_json::json!({
+        "merged_from": shards::dir_strings(dirs),
+        "claim_seconds": times,
+        "shard_threads": files.iter().map(|f| f.threads).collect::<Vec<_>>(),
+    });
+    write_outputs(&out, ctx, &config, &results, &figures, run, true)?;
+    let dir = out.commit()?;
+    finish(
+        &results,
+        &format!("merged {n} shards: "),
+        &dir,
+        "report.html",
+        args,
+    )
 }

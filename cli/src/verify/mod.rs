@@ -41,10 +41,10 @@ mod two_level_support;
 
 use anyhow::Result;
 use faer::Par;
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// The size a claim runs at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Size {
     /// Small instances: all claims together in a few minutes on 2 cores.
@@ -110,8 +110,10 @@ pub struct Claim {
     pub run: fn(&ClaimCtx) -> Result<Outcome>,
 }
 
-/// One row of `claims.json`.
-#[derive(Clone, Debug, Serialize)]
+/// One row of `claims.json`: everything is determined by the nff version, the size, the seed and the
+/// claim, so one run and a merge of shards give the same bytes. The claim's wall time is run-dependent
+/// and kept out of it (it is in `summary.json`'s `run.claim_seconds`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ClaimResult {
     /// Claim id.
     pub id: String,
@@ -119,20 +121,25 @@ pub struct ClaimResult {
     pub title: String,
     /// Passed.
     pub passed: bool,
-    /// Measured value.
+    /// Measured value (NaN, written `null`, if the run failed).
+    #[serde(deserialize_with = "f64_or_null")]
     pub value: f64,
-    /// Threshold.
+    /// Threshold (NaN, written `null`, if the run failed).
+    #[serde(deserialize_with = "f64_or_null")]
     pub threshold: f64,
     /// Supporting numbers (or the error, if the run failed).
     pub detail: String,
     /// Figure file name, if any.
     pub figure: Option<String>,
-    /// Wall time of the claim.
-    pub seconds: f64,
     /// What is measured.
     pub measures: String,
     /// Pass rule.
     pub rule: String,
+}
+
+/// serde_json writes a NaN as `null`; read it back as NaN.
+fn f64_or_null<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// All claims, in order.

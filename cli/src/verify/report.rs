@@ -23,19 +23,18 @@ pub fn markdown(results: &[ClaimResult], header: &str) -> String {
     );
     let _ = writeln!(
         s,
-        "| id | claim | value | threshold | result | seconds |\n|---|---|---|---|---|---|"
+        "| id | claim | value | threshold | result |\n|---|---|---|---|---|"
     );
     for r in results {
         let _ = writeln!(
             s,
-            "| [{}](#{}) | {} | {} | {} | {} | {:.1} |",
+            "| [{}](#{}) | {} | {} | {} | {} |",
             r.id,
             r.id.to_lowercase(),
             r.title,
             fmt_num(r.value),
             fmt_num(r.threshold),
             if r.passed { "pass" } else { "**FAIL**" },
-            r.seconds
         );
     }
     for r in results {
@@ -82,7 +81,9 @@ pub fn html(results: &[ClaimResult], figures: &[(String, String)], header: &str)
         results.len(),
         esc(header)
     );
-    s.push_str("<table><tr><th>id</th><th>claim</th><th>value</th><th>threshold</th><th>result</th><th>seconds</th></tr>");
+    s.push_str(
+        "<table><tr><th>id</th><th>claim</th><th>value</th><th>threshold</th><th>result</th></tr>",
+    );
     for r in results {
         let (cls, word) = if r.passed {
             ("pass", "pass")
@@ -91,13 +92,12 @@ pub fn html(results: &[ClaimResult], figures: &[(String, String)], header: &str)
         };
         let _ = write!(
             s,
-            "<tr><td><a href=\"#{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td class=\"{cls}\">{word}</td><td>{:.1}</td></tr>",
+            "<tr><td><a href=\"#{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td class=\"{cls}\">{word}</td></tr>",
             r.id,
             r.id,
             esc(&r.title),
             fmt_num(r.value),
             fmt_num(r.threshold),
-            r.seconds
         );
     }
     s.push_str("</table>");
