@@ -2,7 +2,8 @@
 //! `DeepOptions::default()` at 25, 50, 100 and 200 candidates per layer, and after the run a table of how
 //! the time grows with the candidate count (the ratio per doubling and the implied exponent).
 //!
-//! The instances (seeded): $N = 16$ sine points ($d = 2$, `Dataset::builtin(Sine, 16, 2, 0)`), a depth-3 tanh
+//! The instances (seeded): $N = 16$ sine points ($d = 4$, `Dataset::builtin(Sine, 16, 4, 0)`; with $d = 2$ the
+//! first-layer features $h(Xa)$ are nearly rank 2 and the interior point fails on some seeds), a depth-3 tanh
 //! DNN of width $n/2$ drawn i.i.d. and trained by 300 steps of scaled GD ($\eta = 0.05$) with the group norms
 //! $\lambda = 0.01$, $q = 2$ (`Regularizer::GroupL1q`), and its program ([`DeepProgram::from_network`]): the
 //! $n/2$ particles plus $n - n/2$ fresh candidates per layer, uniform $\pi$, strengths
@@ -37,7 +38,7 @@ const DEPTH: usize = 3;
 
 /// The program with `n` candidates per layer on `n_points` sine points (module docs), seeded.
 fn program(n_points: usize, n: usize, seed: u64) -> DeepProgram {
-    let data = Dataset::builtin(BuiltinDataset::Sine, n_points, 2, seed).unwrap();
+    let data = Dataset::builtin(BuiltinDataset::Sine, n_points, 4, seed).unwrap();
     let problem = Problem::new(
         data,
         Activation::Tanh,

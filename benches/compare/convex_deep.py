@@ -12,7 +12,8 @@ The thread count is applied to every tool: OMP/OPENBLAS/MKL/RAYON_NUM_THREADS fo
 
 One run, for each n in --candidates:
  (i)  the instance, built by nff: `nff train` of a depth-3 tanh DNN of width n/2 (i.i.d. init, N = 16 sine points,
-      d = 2, 300 GD steps of eta = 0.05 with the group norms lambda = 0.01, q = 2), then `nff convex --problem deep
+      d = 4 (with d = 2 the first-layer features h(Xa) are nearly rank 2: nff's interior point hits its iteration
+      limit on seed 0), 300 GD steps of eta = 0.05 with the group norms lambda = 0.01, q = 2), then `nff convex --problem deep
       --init STATE --fresh (n - n/2) --export-program PROG.npz`: its n/2 particles plus fresh candidates per layer,
       uniform pi (the instance of benches/deep_convex.rs, built through the CLI; docs/convex_deep.md has the file format);
  (ii) nff: `nff convex --problem deep --program PROG.npz --solver ipm` (the dense interior point); time = its
@@ -44,7 +45,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS",
                "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
-LAMBDA, Q, DEPTH, N_POINTS, D = 0.01, 2.0, 3, 16, 2
+LAMBDA, Q, DEPTH, N_POINTS, D = 0.01, 2.0, 3, 16, 4
 
 
 def parse_args():
