@@ -729,7 +729,7 @@ fn program_from_file(path: &Path) -> Result<BuiltDeep> {
         .fold(0.0f64, |m, (i, j)| {
             m.max((z1[(i, j)] - cand.z[0][(i, j)]).abs())
         });
-    if !(dev <= 1e-10 * scale) {
+    if dev.is_nan() || dev > 1e-10 * scale {
         bail!("array 'z1' in {file}: expected X @ a (first-layer features, to 1e-10 relative), found a deviation of {dev:.3e}");
     }
     cand.z[0] = z1;
