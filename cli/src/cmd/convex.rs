@@ -5,21 +5,26 @@
 //!   column, or `--gaussian K --sigma S`); minimizes
 //!   (1/N)Σφ(Σ_k w_k h(θ_k·x_i), y_i) + λ₁Σw_k²/(2ρ_k) + λ₂Σρ_k‖θ_k‖²/2 + τΣρ_k log(ρ_k/ρ₀_k).
 //! - `--problem deep` (§4.2–4.4): the candidates are the particles of a trained DNN state (`--init
-//!   STATE.npz`) plus `--fresh K` samples per layer; group-norm strengths `--lambda`, `--q`.
+//!   STATE.npz`) plus `--fresh K` samples per layer; group-norm strengths `--lambda`, `--q`. Or the
+//!   program stored in a file (`--program FILE.npz`: a `solution.npz` or an `--export-program` file).
+//!   `--solver ipm|alm`, `--tol-gap`; `--export-program FILE.npz` writes the program without solving.
 //!
 //! Writes `summary.json` (objective, certified gap, residuals, iterations, time) and `solution.npz`;
-//! the deep problem also writes the mapped network as `state.npz`.
+//! the deep problem also writes the mapped network as `state.npz`. The deep file formats are in
+//! `docs/convex_deep.md`.
 use crate::common::{pick, read_config, CommonArgs, Ctx};
 use crate::output::OutputDir;
 use crate::setup::{DataOpts, LoadedData};
 use anyhow::{bail, Result};
 use clap::Args;
 use faer::Mat;
-use nff_core::io::NpzWriter;
-use nff_core::{Activation, Loss, Problem, Regularizer};
-use nff_solvers::deep::{DeepOptions, DeepProgram};
+use nff_core::io::{Npz, NpzWriter};
+use nff_core::{Activation, Dataset, Loss, Problem, Regularizer};
+use nff_solvers::deep::{
+    DeepCandidates, DeepConfig, DeepMethod, DeepOptions, DeepProgram, DeepSolution, MappedNetwork,
+};
 use nff_solvers::{candidates, TwoLevelConfig, TwoLevelOptions, TwoLevelProgram};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Options of `nff convex`.
 #[derive(Args, Debug, Clone)]
@@ -60,13 +65,26 @@ pub struct ConvexArgs {
     /// τ ≥ 0 (entropy).
     #[arg(long)]
     pub tau: Option<f64>,
-    /// Two-level: target certified relative gap (P − D)/|P| (default 1e-11).
+    /// Target relative gap: two-level, the certified (P − D)/|P| (default 1e-11); deep, the interior
+    /// point's barrier gap relative to |P| (default `DeepOptions::default().tol_gap`, 1e-10).
     #[arg(long)]
     pub tol_gap: Option<f64>,
-    /// Two-level, for benchmarking: solve R times in this process and report the fastest
-    /// `solve_seconds` (every solve is deterministic and gives the same solution; default 1).
+    /// For benchmarking: solve R times in this process and report the fastest `solve_seconds`
+    /// (every solve is deterministic and gives the same solution; default 1).
     #[arg(long)]
     pub repeat: Option<usize>,
+    /// Deep: the algorithm, ipm (interior point, the default) or alm (augmented Lagrangian).
+    #[arg(long)]
+    pub solver: Option<String>,
+    /// Deep: solve the program stored in this file (a `solution.npz` of an earlier run, or a file
+    /// written by `--export-program`) instead of building one from `--init`; the file carries the
+    /// data, candidates, strengths, activation and loss (docs/convex_deep.md).
+    #[arg(long)]
+    pub program: Option<PathBuf>,
+    /// Deep: write the program (same arrays as in `solution.npz`, no solution) to this .npz and stop,
+    /// without solving and without an output directory.
+    #[arg(long)]
+    pub export_program: Option<PathBuf>,
     /// Deep: a trained DNN state whose particles seed the candidate sets.
     #[arg(long)]
     pub init: Option<PathBuf>,
@@ -124,6 +142,17 @@ fn two_level(
     loss: Loss,
     out_path: PathBuf,
 ) -> Result<()> {
+    for (flag, given) in [
+        ("--solver", args.solver.is_some()),
+        ("--program", args.program.is_some()),
+        ("--export-program", args.export_program.is_some()),
+        ("--init", args.init.is_some()),
+        ("--fresh", args.fresh.is_some()),
+    ] {
+        if given {
+            bail!("{flag} applies to --problem deep: expected it absent with --problem two-level, found {flag}");
+        }
+    }
     let LoadedData {
         data,
         spec: data_s,
@@ -232,6 +261,26 @@ fn two_level(
     Ok(())
 }
 
+/// `--solver NAME` → the deep algorithm (one arm per engine).
+fn deep_method(name: &str) -> Result<DeepMethod> {
+    Ok(match name {
+        "ipm" => DeepMethod::InteriorPoint,
+        "alm" => DeepMethod::AugmentedLagrangian,
+        other => bail!("unknown --solver '{other}': expected one of ipm, alm"),
+    })
+}
+
+/// A deep program with what the CLI needs next to it.
+struct BuiltDeep {
+    program: DeepProgram,
+    data: Dataset,
+    loss: Loss,
+    /// The objective of the network the program was built from (at its own point), if any.
+    network_objective: Option<f64>,
+    /// Where it came from, for `summary.json`.
+    source: serde_json::Value,
+}
+
 fn deep(
     args: &ConvexArgs,
     cfg: &toml::Table,
@@ -240,8 +289,143 @@ fn deep(
     loss: Loss,
     out_path: PathBuf,
 ) -> Result<()> {
+    let method = deep_method(&pick(
+        args.solver.clone(),
+        cfg,
+        "solver",
+        "ipm".to_string(),
+    )?)?;
+    let defaults = DeepOptions::default();
+    let options = DeepOptions {
+        method,
+        tol_gap: pick(args.tol_gap, cfg, "tol_gap", defaults.tol_gap)?,
+        ..defaults
+    };
+    if !(options.tol_gap.is_finite() && options.tol_gap > 0.0) {
+        bail!(
+            "invalid --tol-gap: expected a finite value > 0, found {}",
+            options.tol_gap
+        );
+    }
+    let repeat: usize = pick(args.repeat, cfg, "repeat", 1)?;
+    if repeat == 0 {
+        bail!("invalid --repeat: expected at least 1, found 0");
+    }
+    let program_file = match &args.program {
+        Some(p) => Some(p.clone()),
+        None => crate::common::cfg_get(cfg, "program")?,
+    };
+    let built = match program_file {
+        Some(path) => {
+            let given: Vec<&str> = [
+                ("--init", args.init.is_some()),
+                ("--fresh", args.fresh.is_some()),
+                ("--lambda", args.lambda.is_some()),
+                ("--q", args.q.is_some()),
+                ("--activation", args.activation.is_some()),
+                ("--loss", args.loss.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(f, on)| on.then_some(f))
+            .collect();
+            if !given.is_empty() {
+                bail!(
+                    "--program FILE.npz carries its own data, candidates, strengths, activation and loss: expected none of --init, --fresh, --lambda, --q, --activation, --loss, found {}",
+                    given.join(", ")
+                );
+            }
+            program_from_file(&path)?
+        }
+        None => program_from_init(args, cfg, ctx, activation, loss)?,
+    };
+    if let Some(path) = &args.export_program {
+        let mut npz = NpzWriter::create(path)?;
+        write_program(&mut npz, &built)?;
+        npz.finish()?;
+        if !args.common.quiet {
+            eprintln!(
+                "deep program {:?}: wrote {} (not solved)",
+                built.program.sizes(),
+                path.display()
+            );
+        }
+        return Ok(());
+    }
+    let program = &built.program;
+    let out = OutputDir::create(&out_path)?;
+    let mut sol = program.solve(&options, None, None)?;
+    let mut all_seconds = vec![sol.seconds];
+    for _ in 1..repeat {
+        let again = program.solve(&options, None, None)?;
+        all_seconds.push(again.seconds);
+        if again.seconds < sol.seconds {
+            sol = again;
+        }
+    }
+    let mapped = program.to_network(&sol.point)?;
+    let mut npz = NpzWriter::create(out.path("solution.npz"))?;
+    write_program(&mut npz, &built)?;
+    write_solution(&mut npz, program, &sol, &mapped)?;
+    npz.finish()?;
+    nff_core::io::save_state(out.path("state.npz"), &built.data, &mapped.net)?;
+    let sizes = program.sizes();
+    let c = program.config();
+    let mut summary = ctx.summary_header("convex");
+    summary["config"] = serde_json::json!({
+        "problem": "deep", "source": built.source, "activation": program.activation(), "loss": built.loss,
+        "n": built.data.n(), "d": built.data.d(), "candidates_per_layer": sizes, "strengths": c,
+        "solver": sol.method, "tol_gap": options.tol_gap, "repeat": repeat,
+    });
+    summary["objective"] = sol.objective.into();
+    summary["network_objective"] = built.network_objective.into();
+    summary["dual_bound"] = sol.dual_bound.into();
+    summary["gap"] = sol.gap.into();
+    summary["relative_gap"] = sol.relative_gap.into();
+    summary["barrier_gap"] = sol.barrier_gap.into();
+    summary["primal_residual"] = sol.primal_residual.into();
+    summary["dual_residual"] = sol.dual_residual.into();
+    summary["feature_residual"] = sol.feature_residual.into();
+    summary["kkt"] = serde_json::to_value(&sol.kkt)?;
+    summary["iterations"] = sol.inner_iterations.into();
+    summary["iterations_split"] = serde_json::json!({
+        "outer": sol.outer_iterations, "inner": sol.inner_iterations, "lbfgs_resets": sol.lbfgs_resets,
+    });
+    summary["solve_seconds"] = sol.seconds.into();
+    summary["solve_seconds_all"] = all_seconds.into();
+    summary["termination"] = serde_json::to_value(sol.termination)?;
+    summary["method"] = serde_json::to_value(sol.method)?;
+    summary["mapped_network"] = mapped_summary(&built, &mapped)?;
+    summary["wall_seconds"] = ctx.seconds().into();
+    out.write_json("summary.json", &summary)?;
+    let dir = out.commit()?;
+    if !args.common.quiet {
+        let own = built
+            .network_objective
+            .map(|j| format!(" (network's own {j:.8e})"))
+            .unwrap_or_default();
+        eprintln!(
+            "deep program {sizes:?}: objective {:.8e}{own}, relative gap {:.2e}, primal residual {:.1e}, {} iterations ({:?}); wrote {}",
+            sol.objective,
+            sol.relative_gap,
+            sol.primal_residual,
+            sol.inner_iterations,
+            sol.termination,
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// The program of a trained network (`--init`): its particles plus `--fresh` candidates per layer.
+fn program_from_init(
+    args: &ConvexArgs,
+    cfg: &toml::Table,
+    ctx: &Ctx,
+    activation: Activation,
+    loss: Loss,
+) -> Result<BuiltDeep> {
     let Some(state) = args.init.clone().or(crate::common::cfg_get(cfg, "init")?) else {
-        bail!("--problem deep needs --init STATE.npz (a trained DNN whose particles seed the candidates)");
+        bail!("--problem deep needs --init STATE.npz (a trained DNN whose particles seed the candidates) or --program FILE.npz");
     };
     let (data, net) = nff_core::io::load_state(&state)?;
     let lambda = pick(args.lambda, cfg, "lambda", 0.01)?;
@@ -250,14 +434,80 @@ fn deep(
     let problem = Problem::new(data, activation, loss, Regularizer::GroupL1q { lambda, q })?;
     let (program, point) = DeepProgram::from_network(&problem, &net, fresh, ctx.seed)?;
     let network_objective = program.objective(&point)?;
-    let out = OutputDir::create(&out_path)?;
-    let sol = program.solve(&DeepOptions::default(), None, None)?;
-    let mapped = program.to_network(&sol.point)?;
-    let mut npz = NpzWriter::create(out.path("solution.npz"))?;
+    Ok(BuiltDeep {
+        program,
+        data: problem.data,
+        loss,
+        network_objective: Some(network_objective),
+        source: serde_json::json!({"init": state, "fresh": fresh, "lambda": lambda, "q": q}),
+    })
+}
+
+/// Names (activation, loss) as arrays of their ASCII codes, so the `.npz` holds float64 arrays only
+/// (`bytes(f["activation"].astype("uint8")).decode()` in numpy).
+fn name_codes(name: &str) -> Vec<f64> {
+    name.bytes().map(f64::from).collect()
+}
+
+fn name_from_codes(npz: &Npz, key: &str, choices: &str) -> Result<String> {
+    let what = || {
+        format!(
+            "array '{key}' in {}: expected the ASCII codes of one of {choices}",
+            npz.path().display()
+        )
+    };
+    let codes = npz.vector(key)?;
+    let bytes: Option<Vec<u8>> = codes
+        .iter()
+        .map(|&c| (c.fract() == 0.0 && (32.0..127.0).contains(&c)).then_some(c as u8))
+        .collect();
+    match bytes.and_then(|b| String::from_utf8(b).ok()) {
+        Some(s) => Ok(s),
+        None => bail!("{}, found {codes:?}", what()),
+    }
+}
+
+/// Write the arrays that define the program (docs/convex_deep.md): data, candidates, reference
+/// weights, strengths, activation and loss; `r1` (the first-layer cost the program computed) is
+/// informational and not read back.
+fn write_program(npz: &mut NpzWriter, built: &BuiltDeep) -> Result<()> {
+    let (program, data) = (&built.program, &built.data);
+    let cand = program.candidates();
+    let c = program.config();
+    let depth = program.depth();
+    npz.add_matrix("X", data.x.as_ref())?;
+    npz.add("y", &[data.n()], &data.y)?;
+    npz.add_matrix("a", cand.a.as_ref())?;
+    for l in 0..depth {
+        npz.add_matrix(&format!("z{}", l + 1), cand.z[l].as_ref())?;
+        npz.add(&format!("pi{}", l + 1), &[cand.pi[l].len()], &cand.pi[l])?;
+    }
+    let np: Vec<f64> = cand.n_particles.iter().map(|&n| n as f64).collect();
+    npz.add("n_particles", &[depth], &np)?;
+    npz.add("r1", &[program.cost[0].len()], &program.cost[0])?;
+    npz.add_scalar("lambda_a", c.lambda_a)?;
+    npz.add("lambda_w", &[c.lambda_w.len()], &c.lambda_w)?;
+    npz.add_scalar("lambda_v", c.lambda_v)?;
+    npz.add_scalar("q", c.q)?;
+    npz.add("beta", &[c.beta.len()], &c.beta)?;
+    let act = name_codes(program.activation().name());
+    npz.add("activation", &[act.len()], &act)?;
+    let loss = name_codes(built.loss.name());
+    npz.add("loss", &[loss.len()], &loss)?;
+    Ok(())
+}
+
+/// The solution arrays: densities, repopulated weights, predictions, and the mapped state's units.
+fn write_solution(
+    npz: &mut NpzWriter,
+    program: &DeepProgram,
+    sol: &DeepSolution,
+    mapped: &MappedNetwork,
+) -> Result<()> {
+    let sizes = program.sizes();
     for (l, rho) in sol.point.rho.iter().enumerate() {
         npz.add(&format!("rho{}", l + 1), &[rho.len()], rho)?;
     }
-    let sizes = program.sizes();
     for (l, u) in sol.point.u.iter().enumerate() {
         // Column-major (n_l × n_{l+1}) → C order for numpy.
         let (r, c) = (sizes[l], sizes[l + 1]);
@@ -269,39 +519,227 @@ fn deep(
         &[sol.point.v.len()],
         &sol.point.v,
     )?;
-    npz.add("predictions", &[problem.n()], &sol.predictions)?;
-    npz.finish()?;
-    nff_core::io::save_state(out.path("state.npz"), &problem.data, &mapped.net)?;
-    let mut summary = ctx.summary_header("convex");
-    summary["config"] = serde_json::json!({
-        "problem": "deep", "init": state, "fresh": fresh, "lambda": lambda, "q": q,
-        "activation": activation, "loss": loss, "candidates_per_layer": sizes,
-    });
-    summary["objective"] = sol.objective.into();
-    summary["network_objective"] = network_objective.into();
-    summary["dual_bound"] = sol.dual_bound.into();
-    summary["gap"] = sol.gap.into();
-    summary["relative_gap"] = sol.relative_gap.into();
-    summary["primal_residual"] = sol.primal_residual.into();
-    summary["dual_residual"] = sol.dual_residual.into();
-    summary["feature_residual"] = sol.feature_residual.into();
-    summary["kkt"] = serde_json::to_value(&sol.kkt)?;
-    summary["iterations"] =
-        serde_json::json!({"outer": sol.outer_iterations, "inner": sol.inner_iterations});
-    summary["solve_seconds"] = sol.seconds.into();
-    summary["termination"] = serde_json::to_value(sol.termination)?;
-    summary["method"] = serde_json::to_value(sol.method)?;
-    summary["wall_seconds"] = ctx.seconds().into();
-    out.write_json("summary.json", &summary)?;
-    let dir = out.commit()?;
-    if !args.common.quiet {
-        eprintln!(
-            "deep program {sizes:?}: objective {:.8e} (network's own {network_objective:.8e}), relative gap {:.2e}, primal residual {:.1e}; wrote {}",
-            sol.objective,
-            sol.relative_gap,
-            sol.primal_residual,
-            dir.display()
-        );
+    npz.add("predictions", &[sol.predictions.len()], &sol.predictions)?;
+    // Unit j of layer l of state.npz is candidate state_index{l}[j] with mass state_mass{l}[j]
+    // (index -1 and mass 0 for the zero units that pad narrower layers to the common width).
+    let m = mapped.net.shape().m;
+    for (l, (ix, ms)) in mapped.index.iter().zip(&mapped.masses).enumerate() {
+        let mut index = vec![-1.0; m];
+        let mut mass = vec![0.0; m];
+        for (slot, (&j, &p)) in ix.iter().zip(ms).enumerate() {
+            index[slot] = j as f64;
+            mass[slot] = p;
+        }
+        npz.add(&format!("state_index{}", l + 1), &[m], &index)?;
+        npz.add(&format!("state_mass{}", l + 1), &[m], &mass)?;
     }
     Ok(())
+}
+
+/// The mapped network in `summary.json`: its width, and two objectives that are easy to confuse.
+/// `objective_weighted` is the network as a measure (unit j of layer l weighs its mass p_l(j), weights
+/// in the original parameterization): it equals the program's objective at the solution (the §4.3
+/// bijection). `objective_uniform` is what `nff train --init state.npz --reg group` computes, every unit
+/// weighing 1/m: equal to the program's only when the masses are uniform (given for group-norm
+/// strengths λ_a = λ_w = λ_v, β = 0; otherwise null).
+fn mapped_summary(built: &BuiltDeep, mapped: &MappedNetwork) -> Result<serde_json::Value> {
+    let program = &built.program;
+    let c = program.config();
+    let net = &mapped.net;
+    let depth = program.depth();
+    let problem = Problem::new(
+        built.data.clone(),
+        program.activation(),
+        built.loss,
+        Regularizer::None,
+    )?;
+    let yhat = problem.predict(net);
+    let risk = built.loss.risk(&yhat, &built.data.y);
+    let p = &mapped.masses;
+    let q = c.q;
+    let persp = |s: f64| s.powf(q);
+    let mut reg = 0.0;
+    let a = net.a();
+    for (slot, &pj) in p[0].iter().enumerate() {
+        let a2: f64 = (0..a.nrows()).map(|i| a[(i, slot)].powi(2)).sum();
+        reg += c.lambda_a * pj * a2 / 2.0;
+    }
+    for (l, w) in mapped.w_original.iter().enumerate() {
+        let lam = c.lambda_w[l];
+        for k in 0..w.ncols() {
+            let e: f64 = (0..w.nrows()).map(|j| p[l][j] * w[(j, k)].abs()).sum();
+            reg += lam * p[l + 1][k] * persp(e);
+        }
+        for j in 0..w.nrows() {
+            let e: f64 = (0..w.ncols()).map(|k| p[l + 1][k] * w[(j, k)].abs()).sum();
+            reg += lam * p[l][j] * persp(e);
+        }
+    }
+    for (j, vj) in mapped.v_original.iter().enumerate() {
+        reg += c.lambda_v * p[depth - 1][j] * persp(vj.abs());
+    }
+    let pi = &program.candidates().pi;
+    for l in 0..depth {
+        if c.beta[l] > 0.0 {
+            for (&pj, &j) in p[l].iter().zip(&mapped.index[l]) {
+                if pj > 0.0 {
+                    reg += c.beta[l] * pj * (pj / pi[l][j]).ln();
+                }
+            }
+        }
+    }
+    let uniform_group = c.lambda_w.iter().all(|&l| l == c.lambda_a)
+        && c.lambda_v == c.lambda_a
+        && c.beta.iter().all(|&b| b == 0.0);
+    let objective_uniform = if uniform_group {
+        let reg = Regularizer::GroupL1q {
+            lambda: c.lambda_a,
+            q,
+        };
+        Some(Problem { reg, ..problem }.objective(net))
+    } else {
+        None
+    };
+    Ok(serde_json::json!({
+        "width": net.shape().m,
+        "units_per_layer": mapped.index.iter().map(Vec::len).collect::<Vec<_>>(),
+        "risk": risk,
+        "objective_weighted": risk + reg,
+        "objective_uniform": objective_uniform,
+    }))
+}
+
+/// Rebuild a program from a file written by `write_program` (a `solution.npz` or an
+/// `--export-program` file), checking every array before anything is built.
+fn program_from_file(path: &Path) -> Result<BuiltDeep> {
+    let npz = nff_core::io::read_npz(path)?;
+    let file = path.display();
+    if !npz.contains("z1") {
+        bail!(
+            "{file}: not a deep program file: expected arrays X, y, a, z1..zL, pi1..piL, lambda_a, lambda_w, lambda_v, q, beta, activation, loss; found no 'z1'"
+        );
+    }
+    let depth = (1..).take_while(|l| npz.contains(&format!("z{l}"))).count();
+    let x = npz.matrix("X")?;
+    let y = npz.vector("y")?;
+    let (n, d) = (x.nrows(), x.ncols());
+    if y.len() != n {
+        bail!(
+            "array 'y' in {file}: expected shape ({n},) (one target per row of X), found ({},)",
+            y.len()
+        );
+    }
+    let data = Dataset::new(x, y)?;
+    let shape_err = |name: &str, expected: String, found: &[usize]| -> anyhow::Error {
+        anyhow::anyhow!(
+            "array '{name}' in {file}: expected shape {expected}, found {}",
+            nff_core::io::fmt_shape(found)
+        )
+    };
+    let mut z = Vec::with_capacity(depth);
+    let mut pi = Vec::with_capacity(depth);
+    for l in 1..=depth {
+        let zl = npz.get(&format!("z{l}"))?;
+        let nl = match zl.shape[..] {
+            [rows, nl] if rows == n && nl >= 1 => nl,
+            _ => {
+                return Err(shape_err(
+                    &format!("z{l}"),
+                    format!("({n}, n_{l}) with n_{l} >= 1: one row per data point"),
+                    &zl.shape,
+                ))
+            }
+        };
+        z.push(npz.matrix(&format!("z{l}"))?);
+        let pl = npz.get(&format!("pi{l}"))?;
+        if pl.shape != [nl] {
+            return Err(shape_err(
+                &format!("pi{l}"),
+                format!("({nl},): one reference weight per column of z{l}"),
+                &pl.shape,
+            ));
+        }
+        pi.push(pl.data.clone());
+    }
+    let sizes: Vec<usize> = z.iter().map(|m| m.ncols()).collect();
+    let a = npz.get("a")?;
+    if a.shape != [d, sizes[0]] {
+        return Err(shape_err(
+            "a",
+            format!(
+                "({d}, {}): one column per first-layer candidate z1",
+                sizes[0]
+            ),
+            &a.shape,
+        ));
+    }
+    let a = npz.matrix("a")?;
+    let vec_of = |name: &str, len: usize, what: &str| -> Result<Vec<f64>> {
+        let arr = npz.get(name)?;
+        if arr.shape != [len] {
+            return Err(shape_err(name, format!("({len},): {what}"), &arr.shape));
+        }
+        Ok(arr.data.clone())
+    };
+    let scalar_of = |name: &str| -> Result<f64> {
+        let arr = npz.get(name)?;
+        if !arr.shape.is_empty() && arr.data.len() != 1 {
+            return Err(shape_err(name, "() (a scalar)".into(), &arr.shape));
+        }
+        Ok(arr.data[0])
+    };
+    let cfg = DeepConfig {
+        lambda_a: scalar_of("lambda_a")?,
+        lambda_w: vec_of(
+            "lambda_w",
+            depth - 1,
+            "one strength per middle layer (L - 1)",
+        )?,
+        lambda_v: scalar_of("lambda_v")?,
+        q: scalar_of("q")?,
+        beta: vec_of("beta", depth, "one entropy weight per layer (L)")?,
+    };
+    let activation: Activation =
+        name_from_codes(&npz, "activation", "tanh, sigmoid, softplus, relu")?.parse()?;
+    let loss: Loss = name_from_codes(&npz, "loss", "squared, logistic")?.parse()?;
+    let n_particles = if npz.contains("n_particles") {
+        let v = vec_of("n_particles", depth, "one count per layer")?;
+        v.iter()
+            .zip(&sizes)
+            .map(|(&c, &nl)| {
+                if c.fract() == 0.0 && (0.0..=nl as f64).contains(&c) {
+                    Ok(c as usize)
+                } else {
+                    bail!("array 'n_particles' in {file}: expected integers in [0, n_l] = {sizes:?}, found {v:?}")
+                }
+            })
+            .collect::<Result<Vec<_>>>()?
+    } else {
+        vec![0; depth]
+    };
+    let z1 = z.remove(0);
+    let mut cand = DeepCandidates::new(&data, a, z, Some(pi))?;
+    // The stored z1 is used as it is (the program's first-layer features, bit for bit), after checking
+    // that it is X @ a up to rounding: the mapped network's first layer is a.
+    let scale = (0..z1.ncols())
+        .flat_map(|j| (0..n).map(move |i| (i, j)))
+        .fold(1.0f64, |m, (i, j)| m.max(z1[(i, j)].abs()));
+    let dev = (0..z1.ncols())
+        .flat_map(|j| (0..n).map(move |i| (i, j)))
+        .fold(0.0f64, |m, (i, j)| {
+            m.max((z1[(i, j)] - cand.z[0][(i, j)]).abs())
+        });
+    if dev.is_nan() || dev > 1e-10 * scale {
+        bail!("array 'z1' in {file}: expected X @ a (first-layer features, to 1e-10 relative), found a deviation of {dev:.3e}");
+    }
+    cand.z[0] = z1;
+    cand.n_particles = n_particles;
+    let program = DeepProgram::new(&data, activation, loss, cand, cfg)?;
+    Ok(BuiltDeep {
+        program,
+        data,
+        loss,
+        network_objective: None,
+        source: serde_json::json!({"program": path}),
+    })
 }
