@@ -7,7 +7,7 @@
 //! - `--problem deep` (§4.2–4.4): the candidates are the particles of a trained DNN state (`--init
 //!   STATE.npz`) plus `--fresh K` samples per layer; group-norm strengths `--lambda`, `--q`. Or the
 //!   program stored in a file (`--program FILE.npz`: a `solution.npz` or an `--export-program` file).
-//!   `--solver ipm|alm`, `--tol-gap`; `--export-program FILE.npz` writes the program without solving.
+//!   `--solver ipm|alm|structured`, `--tol-gap`; `--export-program FILE.npz` writes the program without solving.
 //!
 //! Writes `summary.json` (objective, certified gap, residuals, iterations, time) and `solution.npz`;
 //! the deep problem also writes the mapped network as `state.npz`. The deep file formats are in
@@ -266,7 +266,8 @@ fn deep_method(name: &str) -> Result<DeepMethod> {
     Ok(match name {
         "ipm" => DeepMethod::InteriorPoint,
         "alm" => DeepMethod::AugmentedLagrangian,
-        other => bail!("unknown --solver '{other}': expected one of ipm, alm"),
+        "structured" => DeepMethod::StructuredBarrier,
+        other => bail!("unknown --solver '{other}': expected one of ipm, alm, structured"),
     })
 }
 
@@ -299,6 +300,7 @@ fn deep(
     let options = DeepOptions {
         method,
         tol_gap: pick(args.tol_gap, cfg, "tol_gap", defaults.tol_gap)?,
+        threads: ctx.threads,
         ..defaults
     };
     if !(options.tol_gap.is_finite() && options.tol_gap > 0.0) {
