@@ -1,12 +1,13 @@
 //! `--sbatch FILE` of `nff sweep` and `nff verify`: a ready Slurm script that submits a job array over
 //! the shards with the command's own options, then a merge job that depends on the whole array
-//! (`--dependency=afterok`); `--submit` runs it and prints the two job ids.
+//! (`--dependency=afterany`); `--submit` runs it and prints the two job ids.
 //!
 //! The file is a bash script that calls `sbatch --parsable` twice, each time with the batch script on
 //! standard input (a quoted here-document, so nothing in it is expanded at submission):
 //! - the array: task k runs `nff CMD <the same options> --shard k/n --out OUT.slurm/shard-k`;
-//! - the merge: `nff CMD --merge OUT.slurm/shard-0 … --out OUT`, with `--kill-on-invalid-dep=yes`, so
-//!   that Slurm cancels it when a task fails instead of leaving it pending forever.
+//! - the merge: `nff CMD --merge OUT.slurm/shard-0 … --out OUT`, run once every task has ended
+//!   (`afterany`), so a failed task makes the merge job itself fail with the merge's one-line error
+//!   naming the shard (in `merge.out`), and the job's state says FAILED.
 //!
 //! Every path in it is absolute and the jobs run in the directory the script was written from
 //! (`--chdir`), so relative paths in the options or a config file mean what they meant here.
@@ -19,7 +20,7 @@ use std::path::{Path, PathBuf};
 #[derive(Args, Debug, Clone, Default)]
 pub struct SlurmArgs {
     /// Write a Slurm script to FILE instead of running: a job array over the shards with these options,
-    /// then a merge job depending on it (afterok). Submit it with `bash FILE`.
+    /// then a merge job depending on it (afterany). Submit it with `bash FILE`.
     #[arg(long, value_name = "FILE")]
     pub sbatch: Option<PathBuf>,
     /// With --sbatch: also submit the script and print the two job ids (array, merge) on stdout.
@@ -232,7 +233,7 @@ pub fn script(
     writeln!(
         sh,
         "# Submits a job array of {tasks} tasks, task k running `nff {cmd} --shard k/{tasks}` into\n\
-         # {}/shard-k, then a merge job that runs once every task succeeded (afterok) and joins\n\
+         # {}/shard-k, then a merge job that runs once every task has ended (afterany) and joins\n\
          # the shards into {} (the same files as one unsharded run).",
         dir.display(),
         out.display()
@@ -247,7 +248,7 @@ pub fn script(
     )?;
     writeln!(
         sh,
-        "# If a task fails, Slurm cancels the merge job; `nff {cmd} --merge` by hand names the shard."
+        "# If a task fails, the merge job fails with one line naming the shard (merge.out)."
     )?;
     writeln!(sh, "set -euo pipefail")?;
     writeln!(sh, "mkdir -p {}", q(&dir))?;
@@ -261,8 +262,7 @@ pub fn script(
     res[0] = "--cpus-per-task=1".into();
     let mut merge_opts = vec![
         format!("--job-name=nff-{cmd}-merge"),
-        "--dependency=afterok:$array".to_string(),
-        "--kill-on-invalid-dep=yes".to_string(),
+        "--dependency=afterany:$array".to_string(),
     ];
     merge_opts.append(&mut res);
     merge_opts.push(format!("--chdir={}", cwd.display()));
@@ -321,7 +321,7 @@ pub fn handle(s: &SlurmArgs, plan: &Plan<'_>) -> Result<bool> {
     println!("{array} {merge}");
     if !plan.quiet {
         eprintln!(
-            "submitted array job {array} ({} tasks) and merge job {merge} (afterok:{array}); the merged output will be {}",
+            "submitted array job {array} ({} tasks) and merge job {merge} (afterany:{array}); the merged output will be {}",
             s.slurm_tasks.unwrap_or(4),
             absolute(plan.out)?.display()
         );

@@ -759,7 +759,7 @@ fn verify_shards_merge_to_the_single_run_byte_for_byte() {
 
 /// `--sbatch FILE --submit` with a stand-in `sbatch` on PATH that records each batch script and prints
 /// a job id: the array script run once per task index and then the merge script give the single run's
-/// outputs, and the merge depends on the array's id (afterok). Bad Slurm options fail in one line.
+/// outputs, and the merge depends on the array's id (afterany). Bad Slurm options fail in one line.
 #[test]
 fn sbatch_script_runs_the_shards_and_the_merge() {
     let d = tmp();
@@ -829,7 +829,7 @@ fn sbatch_script_runs_the_shards_and_the_merge() {
     assert!(array_args.contains("--array=0-2\n") && array_args.contains("--time=5\n"));
     assert!(array_args.contains("--cpus-per-task=1\n"), "{array_args}");
     assert!(
-        merge_args.contains("--dependency=afterok:41\n"),
+        merge_args.contains("--dependency=afterany:41\n"),
         "{merge_args}"
     );
     for k in 0..3 {

@@ -501,9 +501,17 @@ fn sweep_and_verify_run_as_slurm_job_arrays() {
     }
     assert_eq!(summary_without_run(&single), summary_without_run(&merged));
 
-    // The failed task: Slurm cancelled the merge; merging by hand names the shard and writes nothing.
+    // The failed task: the merge job ran after it (afterany) and failed with one line naming the
+    // shard; merging by hand says the same and writes nothing.
     let merge_state = cluster.job_state(&fail_merge);
-    assert_eq!(merge_state, "CANCELLED", "merge job {fail_merge}");
+    assert_eq!(merge_state, "FAILED", "merge job {fail_merge}");
+    let merge_log = std::fs::read_to_string(d.join("fail.slurm/merge.out")).unwrap();
+    let merge_err: Vec<&str> = merge_log.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(
+        merge_err.len() == 1 && merge_err[0].contains("shard-2"),
+        "merge job {fail_merge} log: {merge_log}"
+    );
+    assert!(!d.join("fail").exists(), "the failed merge left its output");
     let task_log = std::fs::read_to_string(d.join("fail.slurm/shard-2.out")).unwrap();
     assert!(
         task_log.contains("does not hold nff output"),
