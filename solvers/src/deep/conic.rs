@@ -474,7 +474,6 @@ impl DeepProgram {
         }
         let x = &sol.x;
         let z = &sol.z;
-
         // Back to mass variables and multipliers. The masses are read from the slacks of their
         // nonnegativity rows, which Clarabel keeps inside the cone (x itself can be -1e-13, where the
         // exact objective is +inf); they differ from x by the residual of those rows.
