@@ -310,7 +310,8 @@ fn clarabel_robustness_report() {
 
 /// Timing (run with `cargo test --release -p nff-solvers --lib clarabel_timing -- --ignored --nocapture`):
 /// depth 3, N = 16, q = 2, a trained width-m DNN plus m fresh candidates (2m per layer). Sizes from
-/// `NFF_CLARABEL_SIZES` (candidates per layer, default 25,50,100).
+/// `NFF_CLARABEL_SIZES` (candidates per layer, default 25,50,100); `NFF_CLARABEL_DEFAULT_IR=1` runs
+/// Clarabel's default iterative refinement instead of the engine's tighter one.
 #[test]
 #[ignore]
 fn clarabel_timing() {
@@ -323,7 +324,15 @@ fn clarabel_timing() {
         let m = c.div_ceil(2);
         let (prog, _) = instance(16, 3, m, 2.0, false, c - m, 77);
         let t0 = std::time::Instant::now();
-        let out = prog.solve_clarabel(&clarabel_opts()).unwrap();
+        let mut st = super::conic::clarabel_settings(&clarabel_opts());
+        if std::env::var("NFF_CLARABEL_DEFAULT_IR").is_ok() {
+            let d = clarabel::solver::DefaultSettings::<f64>::default();
+            st.iterative_refinement_reltol = d.iterative_refinement_reltol;
+            st.iterative_refinement_abstol = d.iterative_refinement_abstol;
+            st.iterative_refinement_max_iter = d.iterative_refinement_max_iter;
+            st.iterative_refinement_stop_ratio = d.iterative_refinement_stop_ratio;
+        }
+        let out = prog.solve_clarabel_with(st).unwrap();
         let wall = t0.elapsed().as_secs_f64();
         let obj = prog.objective_mass(&out.mass, 0.0);
         let flat = |mm: &Mat<f64>| -> Vec<f64> {
