@@ -15,7 +15,8 @@
 //! math.md §4.4 (with $\alpha$ at its optimal value it reads $\beta(\log\rho+1) + r_\ell - (q-1)[\lambda(S^{\rm in}/\rho)^q + \lambda(S^{\rm out}/\rho)^q] - \boldsymbol\mu^\top\mathbf z + c$);
 //! dual feasibility for $\beta = 0$ is the density condition "$\ge$ off the support, $=$ on it".
 //! [`DeepProgram::dual_bound`] takes $\alpha$ from the primal point and repairs the coverage constraints by raising
-//! $\alpha^{\rm out}$ of unused features, then $\alpha^{\rm in}$ (for $q = 1$: by scaling $\boldsymbol\mu_k$, $\mathbf r^*$ into the box).
+//! $\alpha^{\rm out}$ of unused features, then setting $\alpha^{\rm in}$ and $\alpha^v$ to the smallest values that cover (the
+//! best ones given the rest; for $q = 1$: by scaling $\boldsymbol\mu_k$, $\mathbf r^*$ into the box).
 //!
 use super::*;
 use crate::conjugate::risk_conjugate;
@@ -125,14 +126,6 @@ impl DeepProgram {
             Some(a) => a.clone(),
             None => self.alphas(m),
         };
-        // E_L falls with α^v (through −λκ(α^v)) and α^v covers only its own feature, so the best α^v is
-        // the least that covers: it is set from the coverage alone below (the α^v of the primal ratio
-        // |v|/p of an unused feature is noise).
-        if q > 1.0 {
-            for a in a_v.iter_mut() {
-                *a = 0.0;
-            }
-        }
         let mut mu: Vec<Mat<f64>> = mult
             .mu
             .iter()
@@ -218,8 +211,11 @@ impl DeepProgram {
                     .fold(0.0, f64::max);
                 if need > a_in[l + 1][k] {
                     repair = repair.max(need - a_in[l + 1][k]);
-                    a_in[l + 1][k] = need;
                 }
+                // α_in(k) enters only E_k (through -λκ) and the coverage of column k: its best value
+                // is the smallest that covers, also when the given one is larger (e.g. after a best
+                // response replaced μ_k, whose comparison assumed exactly this value).
+                a_in[l + 1][k] = need;
             }
         }
         // Coverage of the output weights.
@@ -246,8 +242,9 @@ impl DeepProgram {
                 let need = rh[j] / lv;
                 if need > a_v[j] {
                     repair = repair.max(need - a_v[j]);
-                    a_v[j] = need;
                 }
+                // Likewise the smallest covering α_v(j) is best (it enters only E_L(j)).
+                a_v[j] = need;
             }
         }
         // Density values and the bound.

@@ -37,6 +37,9 @@ mod alm;
 mod bijection;
 mod bound;
 mod candidates;
+mod conic;
+#[cfg(test)]
+mod conic_tests;
 mod dense_ipm;
 mod ipm;
 mod polish;
@@ -141,6 +144,9 @@ pub enum DeepMethod {
     /// cheap per iteration but ill-conditioned near $p\to0$ (the perspective's curvature grows like $1/p$), so
     /// it typically stalls at moderate accuracy; kept for larger candidate sets and as a cross-check.
     AugmentedLagrangian,
+    /// The conic form of math.md §7 (power, exponential and nonnegative cones) solved by Clarabel
+    /// (`conic`): an independent engine and test oracle; cold start only.
+    Clarabel,
 }
 
 /// Options of [`DeepProgram::solve`].
@@ -235,7 +241,8 @@ pub struct DeepSolution {
     pub gap: f64,
     /// `gap / |objective|`.
     pub relative_gap: f64,
-    /// Interior point: the barrier's own gap estimate $|\mathcal B|\mu$ at the last centering.
+    /// Interior point: the barrier's own gap estimate $|\mathcal B|\mu$ at the last centering; Clarabel:
+    /// its own $|f_{\rm primal} - f_{\rm dual}|$.
     pub barrier_gap: Option<f64>,
     /// Max constraint violation in density units.
     pub primal_residual: f64,

@@ -59,12 +59,12 @@ impl DeepProgram {
         }
         let mut ipm_alphas = None;
         let mut ipm_split = None;
-        let mut ipm_r = None;
+        let mut engine_r = None;
         let (m, mu, c, stats) = match opts.method {
             DeepMethod::StructuredBarrier => {
                 let out = self.solve_structured_ipm(opts)?;
                 ipm_alphas = out.alphas.clone();
-                ipm_r = Some(out.r.clone());
+                engine_r = Some(out.r.clone());
                 let stats = RunStats {
                     outer: out.stages,
                     inner: out.iterations,
@@ -90,6 +90,20 @@ impl DeepProgram {
                 (out.mass, out.mu, out.c, stats)
             }
             DeepMethod::AugmentedLagrangian => self.solve_al(opts, &mass0, mu, c),
+            DeepMethod::Clarabel => {
+                let out = self.solve_clarabel(opts)?;
+                ipm_alphas = out.alphas;
+                engine_r = Some(out.r);
+                let stats = RunStats {
+                    outer: 1,
+                    inner: out.iterations,
+                    resets: 0,
+                    barrier_gap: Some(out.gap),
+                    termination: out.termination,
+                    eps: 0.0,
+                };
+                (out.mass, out.mu, out.c, stats)
+            }
         };
         let lay = Layout::new(&sizes);
         let xc = ipm_split.unwrap_or_else(|| self.pack(&lay, &m));
@@ -99,8 +113,8 @@ impl DeepProgram {
         let objective = self.objective_mass(&m, 0.0);
         let (primal_residual, feature_residual) = self.residuals_mass(&m);
         let predictions = self.predict_mass(&m.v);
-        let r = ipm_r.unwrap_or_else(|| self.loss.residual(&predictions, &self.y));
-        let mult = DeepMultipliers {
+        let r = self.loss.residual(&predictions, &self.y);
+        let mut mult = DeepMultipliers {
             mu: mu
                 .iter()
                 .map(|mm| {
@@ -121,6 +135,16 @@ impl DeepProgram {
             let b2 = self.dual_bound_with(&m, &mult, opts.support_tol, Some(a));
             if b2.value > bound.value {
                 bound = b2;
+            }
+        }
+        // An engine's own output multiplier r* (Clarabel, the structured barrier) can certify more than the residual at the
+        // returned predictions: keep whichever bound is higher, with the r it used.
+        if let Some(r) = engine_r {
+            let alt = DeepMultipliers { r, ..mult.clone() };
+            let b3 = self.dual_bound_with(&m, &alt, opts.support_tol, ipm_alphas.as_ref());
+            if b3.value > bound.value {
+                bound = b3;
+                mult = alt;
             }
         }
         let kkt = self.kkt_mass(&m, &mult, &bound, opts.support_tol, ipm_alphas.as_ref());
