@@ -16,7 +16,7 @@ One run, for each n in --candidates:
       limit on seed 0), 300 GD steps of eta = 0.05 with the group norms lambda = 0.01, q = 2), then `nff convex --problem deep
       --init STATE --fresh (n - n/2) --export-program PROG.npz`: its n/2 particles plus fresh candidates per layer,
       uniform pi (the instance of benches/deep_convex.rs, built through the CLI; docs/convex_deep.md has the file format);
- (ii) nff: `nff convex --problem deep --program PROG.npz --solver ipm` (the dense interior point); time = its
+ (ii) nff: `nff convex --problem deep --program PROG.npz --solver S` (--solver, default ipm: the dense interior point); time = its
       `solve_seconds` (in-process, the fastest of --repeat), objective = `objective`;
  (iii) cvxpy + Clarabel: the same program built from the arrays of PROG.npz, in the mass variables of
       solvers/src/deep/mod.rs: p_l >= 0 (n_l), U_l (n_l x n_(l+1)), vhat (n_L),
@@ -53,6 +53,7 @@ def parse_args():
     ap.add_argument("--candidates", default="25,50,100", help="candidates per layer, comma-separated")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--solver", default="ipm", help="nff's deep solver: ipm, alm, structured or clarabel")
     ap.add_argument("--repeat", type=int, default=1, help="timing repetitions (the fastest is reported)")
     ap.add_argument("--nff", default=os.path.join(ROOT, "target", "release", "nff"),
                     help="the nff binary (default target/release/nff; CARGO_TARGET_DIR is honoured)")
@@ -177,7 +178,7 @@ def build_instance(args, tmp, n):
 def run_nff(args, tmp, prog_path, program):
     out = os.path.join(tmp, f"nff{program.sizes[0]}")
     t0 = time.perf_counter()
-    run([args.nff, "convex", "--problem", "deep", "--program", prog_path, "--solver", "ipm", "--threads",
+    run([args.nff, "convex", "--problem", "deep", "--program", prog_path, "--solver", args.solver, "--threads",
          str(args.threads), "--repeat", str(args.repeat), "--quiet", "--out", out])
     wall = time.perf_counter() - t0
     with open(os.path.join(out, "summary.json")) as f:

@@ -211,12 +211,18 @@ fn deep_solution_maps_to_a_network_numpy_reproduces() {
         assert!(sm[key].is_number(), "{key} missing or not a number: {sm}");
     }
     assert!(sm["termination"].is_string(), "{sm}");
-    assert_eq!(sm["method"], "interior-point");
+    assert_eq!(sm["method"], "clarabel");
     assert_eq!(
         sm["iterations"].as_u64(),
         sm["iterations_split"]["inner"].as_u64()
     );
-    assert!(num(&sm, "dual_bound") <= objective + 1e-12 * objective.abs());
+    // The bound is below the objective of every exactly feasible point; the returned point is feasible
+    // to the solver's tolerance (primal_residual), so allow for that.
+    assert!(
+        num(&sm, "dual_bound") <= objective + 1e-7 * objective.abs(),
+        "{sm}"
+    );
+    assert!(num(&sm, "primal_residual") <= 1e-7, "{sm}");
     // The network is a feasible point of its own program, so the optimum is not above its objective.
     assert!(
         objective <= num(&sm, "network_objective") * (1.0 + 1e-12),
@@ -373,7 +379,7 @@ fn program_files_round_trip_exactly() {
             "--program",
             s(source),
             "--solver",
-            "ipm",
+            "clarabel",
             "--threads",
             "1",
             "--quiet",

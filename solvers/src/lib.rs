@@ -14,7 +14,8 @@
 //!   two-level networks, with the finite-width scalings written out (C10, C24).
 //! - [`deep`]: the deep program of §4.2–4.4 with the discretization written out, the bijection with finite
 //!   networks (C15: objectives agree to machine precision), a **certified Lagrangian lower bound** from any
-//!   multipliers, KKT residuals, and the solver (default: the lifted interior-point method;
+//!   multipliers, KKT residuals, and the solvers (default: the conic form solved by Clarabel; also a dense
+//!   lifted interior point, an experimental structured barrier method;
 //!   optional: an augmented Lagrangian with projected L-BFGS). C16: its optimum lower-bounds GD.
 //! - [`kkt`]: the KKT conditions of §4.4 at a gradient-descent stationary point, with the backward features
 //!   $G_\ell$ as multipliers (C17).

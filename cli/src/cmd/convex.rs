@@ -297,7 +297,7 @@ fn deep(
         args.solver.clone(),
         cfg,
         "solver",
-        "ipm".to_string(),
+        "clarabel".to_string(),
     )?)?;
     let defaults = DeepOptions::default();
     let options = DeepOptions {

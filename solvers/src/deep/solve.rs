@@ -60,6 +60,7 @@ impl DeepProgram {
         let mut ipm_alphas = None;
         let mut ipm_split = None;
         let mut engine_r = None;
+        let mut raw: Option<Mass> = None;
         let (m, mu, c, stats) = match opts.method {
             DeepMethod::StructuredBarrier => {
                 let out = self.solve_structured_ipm(opts)?;
@@ -102,7 +103,26 @@ impl DeepProgram {
                     termination: out.termination,
                     eps: 0.0,
                 };
-                (out.mass, out.mu, out.c, stats)
+                // Clarabel's point is feasible to its tolerance only: it is made exactly feasible
+                // (masses renormalized, columns corrected on their own support) before it is evaluated.
+                // The bound is valid for any multipliers; the returned point still informs its α's and
+                // its support classification below (`raw`), which is where they are accurate.
+                raw = Some(out.mass.clone());
+                let mut mass = out.mass;
+                for p in mass.p.iter_mut() {
+                    let tot: f64 = p.iter().sum();
+                    if tot > 0.0 {
+                        p.iter_mut().for_each(|x| *x /= tot);
+                    }
+                }
+                let d: Vec<Mat<f64>> = mass
+                    .u
+                    .iter()
+                    .map(|u| Mat::from_fn(u.nrows(), u.ncols(), |j, k| u[(j, k)].abs()))
+                    .collect();
+                let p = mass.p.clone();
+                super::ipm::correct_columns(self, &p, &mut mass.u, &d);
+                (mass, out.mu, out.c, stats)
             }
         };
         let lay = Layout::new(&sizes);
@@ -130,21 +150,33 @@ impl DeepProgram {
             c,
             r,
         };
+        // Every candidate below is a valid lower bound (the bound holds for any multipliers; a point
+        // only guides the choice of α's and of the support): keep the highest.
         let mut bound = self.dual_bound_mass(&m, &mult, opts.support_tol);
-        if let Some(a) = &ipm_alphas {
-            let b2 = self.dual_bound_with(&m, &mult, opts.support_tol, Some(a));
-            if b2.value > bound.value {
-                bound = b2;
+        let guides: Vec<&Mass> = std::iter::once(&m).chain(raw.as_ref()).collect();
+        for g in guides {
+            let b1 = self.dual_bound_mass(g, &mult, opts.support_tol);
+            if b1.value > bound.value {
+                bound = b1;
             }
-        }
-        // An engine's own output multiplier r* (Clarabel, the structured barrier) can certify more than the residual at the
-        // returned predictions: keep whichever bound is higher, with the r it used.
-        if let Some(r) = engine_r {
-            let alt = DeepMultipliers { r, ..mult.clone() };
-            let b3 = self.dual_bound_with(&m, &alt, opts.support_tol, ipm_alphas.as_ref());
-            if b3.value > bound.value {
-                bound = b3;
-                mult = alt;
+            if let Some(a) = &ipm_alphas {
+                let b2 = self.dual_bound_with(g, &mult, opts.support_tol, Some(a));
+                if b2.value > bound.value {
+                    bound = b2;
+                }
+            }
+            // An engine's own output multiplier r* (Clarabel, the structured barrier) can certify more
+            // than the residual at the returned predictions: keep it when it does, with the r it used.
+            if let Some(r) = &engine_r {
+                let alt = DeepMultipliers {
+                    r: r.clone(),
+                    ..mult.clone()
+                };
+                let b3 = self.dual_bound_with(g, &alt, opts.support_tol, ipm_alphas.as_ref());
+                if b3.value > bound.value {
+                    bound = b3;
+                    mult = alt;
+                }
             }
         }
         let kkt = self.kkt_mass(&m, &mult, &bound, opts.support_tol, ipm_alphas.as_ref());
