@@ -50,3 +50,40 @@ pub(crate) fn train(problem: &Problem, net: &mut Network, eta: f64, steps: usize
     }
     problem.objective(net)
 }
+
+/// The fixture of the deep-program tests: the sine data ($n$ points, $d = 1$ plus a bias), tanh, the squared
+/// or logistic loss and `GroupL1q { lambda: 0.02, q }`, and a width-$m$ network of `depth` layers (two-level
+/// for depth 1) from i.i.d. $\mathcal N(0,1)$ parameters after 300 GD steps of $\eta = 0.05$. Returns the
+/// problem, the network and its final objective.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn trained_group_net(
+    n: usize,
+    depth: usize,
+    m: usize,
+    q: f64,
+    logistic: bool,
+    data_seed: u64,
+    net_seed: u64,
+) -> (Problem, Network, f64) {
+    use nff_core::{Activation, Arch, Loss, Regularizer, Shape};
+    let loss = if logistic {
+        Loss::Logistic
+    } else {
+        Loss::Squared
+    };
+    let problem = Problem::new(
+        sine_data(n, 1, data_seed, logistic),
+        Activation::Tanh,
+        loss,
+        Regularizer::GroupL1q { lambda: 0.02, q },
+    )
+    .unwrap();
+    let arch = if depth == 1 {
+        Arch::TwoLevel
+    } else {
+        Arch::Dnn
+    };
+    let mut net = random_net(Shape::new(arch, 2, m, depth).unwrap(), 1.0, net_seed);
+    let j = train(&problem, &mut net, 0.05, 300);
+    (problem, net, j)
+}

@@ -1,8 +1,7 @@
 //! Clarabel as an oracle for the deep program: agreement with the dense interior point within the
 //! certified gaps, the certified bounds below Clarabel's objective, honest statuses.
 use super::*;
-use crate::testutil::{random_net, sine_data, train};
-use nff_core::{Arch, Problem, Regularizer, Shape};
+use crate::testutil::{sine_data, trained_group_net};
 
 /// A trained width-`m` network's program (`GroupL1q { lambda: 0.02, q }`) with `fresh` new candidates per layer.
 fn instance(
@@ -14,26 +13,7 @@ fn instance(
     fresh: usize,
     seed: u64,
 ) -> (DeepProgram, DeepPoint) {
-    let data = sine_data(n, 1, seed, logistic);
-    let loss = if logistic {
-        Loss::Logistic
-    } else {
-        Loss::Squared
-    };
-    let problem = Problem::new(
-        data,
-        Activation::Tanh,
-        loss,
-        Regularizer::GroupL1q { lambda: 0.02, q },
-    )
-    .unwrap();
-    let arch = if depth == 1 {
-        Arch::TwoLevel
-    } else {
-        Arch::Dnn
-    };
-    let mut net = random_net(Shape::new(arch, 2, m, depth).unwrap(), 1.0, seed + 1);
-    train(&problem, &mut net, 0.05, 300);
+    let (problem, net, _) = trained_group_net(n, depth, m, q, logistic, seed, seed + 1);
     DeepProgram::from_network(&problem, &net, fresh, seed + 2).unwrap()
 }
 

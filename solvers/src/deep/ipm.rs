@@ -1770,24 +1770,10 @@ impl DeepProgram {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::{random_net, sine_data, train};
-    use nff_core::{Activation, Arch, Loss, Problem, Regularizer, Shape};
+    use crate::testutil::trained_group_net;
 
     fn program(depth: usize, q: f64, fresh: usize) -> DeepProgram {
-        let problem = Problem::new(
-            sine_data(6, 1, 8, false),
-            Activation::Tanh,
-            Loss::Squared,
-            Regularizer::GroupL1q { lambda: 0.02, q },
-        )
-        .unwrap();
-        let arch = if depth == 1 {
-            Arch::TwoLevel
-        } else {
-            Arch::Dnn
-        };
-        let mut net = random_net(Shape::new(arch, 2, 5, depth).unwrap(), 1.0, 6);
-        train(&problem, &mut net, 0.05, 300);
+        let (problem, net, _) = trained_group_net(6, depth, 5, q, false, 8, 6);
         DeepProgram::from_network(&problem, &net, fresh, 2)
             .unwrap()
             .0
@@ -1886,20 +1872,7 @@ mod tests {
     #[test]
     fn structured_barrier_reports_certified_results() {
         for &(depth, q) in &[(1, 2.0), (1, 1.5), (2, 2.0), (3, 1.5)] {
-            let problem = Problem::new(
-                sine_data(6, 1, 8, false),
-                Activation::Tanh,
-                Loss::Squared,
-                Regularizer::GroupL1q { lambda: 0.02, q },
-            )
-            .unwrap();
-            let arch = if depth == 1 {
-                Arch::TwoLevel
-            } else {
-                Arch::Dnn
-            };
-            let mut net = random_net(Shape::new(arch, 2, 5, depth).unwrap(), 1.0, 6);
-            let j = train(&problem, &mut net, 0.05, 300);
+            let (problem, net, j) = trained_group_net(6, depth, 5, q, false, 8, 6);
             let (prog, pt) = DeepProgram::from_network(&problem, &net, 3, 2).unwrap();
             let opts = DeepOptions {
                 method: DeepMethod::StructuredBarrier,
