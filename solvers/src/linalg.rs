@@ -2,6 +2,18 @@
 use faer::linalg::solvers::Solve;
 use faer::{Mat, MatRef, Par, Side};
 
+/// Products of fewer flops than this run sequentially whatever `threads` asks for.
+const PAR_MIN_FLOPS: f64 = 4e6;
+
+/// The parallelism for a product of `flops` floating-point operations with `threads` threads.
+pub(crate) fn par_for(threads: usize, flops: f64) -> Par {
+    if threads > 1 && flops >= PAR_MIN_FLOPS {
+        Par::rayon(threads)
+    } else {
+        Par::Seq
+    }
+}
+
 /// A Cholesky factorization of the Jacobi-scaled matrix $DAD$, $D = \mathrm{diag}(A)^{-1/2}$, of a symmetric
 /// positive (semi)definite $A$ (rows of very different magnitudes — as in interior-point normal equations —
 /// then cost no accuracy), with a ridge $\delta I$ on the scaled matrix if the plain factorization fails.

@@ -57,8 +57,10 @@
 use crate::conjugate::{conj_deriv, conj_interior, conj_second, risk_conjugate, xlogx};
 use crate::error::{ensure_finite, ensure_nonneg, Result, SolverError};
 use crate::lbfgs::Termination;
-use crate::linalg::{matvec, matvec_t, weighted_gram_into, weighted_gram_matvec, SpdFactor};
-use faer::{Mat, MatRef, Par};
+use crate::linalg::{
+    matvec, matvec_t, par_for, weighted_gram_into, weighted_gram_matvec, SpdFactor,
+};
+use faer::{Mat, MatRef};
 use nff_core::{Activation, Dataset, Loss, Network, Problem, Regularizer};
 use serde::Serialize;
 use std::time::Instant;
@@ -71,18 +73,6 @@ const STALL_ITERATIONS: usize = 10;
 
 /// Relative gap below which the interior point tries [`TwoLevelIpm::polish`] at every iterate.
 const POLISH_BELOW: f64 = 1e-5;
-
-/// Products of fewer flops than this run sequentially whatever `threads` asks for.
-const PAR_MIN_FLOPS: f64 = 4e6;
-
-/// The parallelism for a product of `flops` floating-point operations with `threads` threads.
-fn par_for(threads: usize, flops: f64) -> Par {
-    if threads > 1 && flops >= PAR_MIN_FLOPS {
-        Par::rayon(threads)
-    } else {
-        Par::Seq
-    }
-}
 
 /// Regularization strengths of the two-level program.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, serde::Deserialize)]

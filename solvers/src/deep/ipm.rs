@@ -50,13 +50,11 @@ use super::*;
 use crate::conjugate::loss_second;
 use crate::error::{Result, SolverError};
 use crate::lbfgs::Termination;
-use crate::linalg::SpdFactor;
+use crate::linalg::{par_for, SpdFactor};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef, Par};
 use rayon::prelude::*;
 
-/// Products of fewer flops than this run sequentially.
-const PAR_MIN_FLOPS: f64 = 4e6;
 /// The first barrier parameter is this times $|f(x_0)|/\vartheta$.
 const MU0_SCALE: f64 = 1e3;
 /// Barrier reduction per centering.
@@ -69,14 +67,6 @@ const POLISH_BELOW: f64 = 1e-3;
 const REFINE_STEPS: usize = 2;
 /// Centerings without a better certified gap before the solve stops as stalled.
 const STALL_STAGES: usize = 3;
-
-fn par_for(threads: usize, flops: f64) -> Par {
-    if threads > 1 && flops >= PAR_MIN_FLOPS {
-        Par::rayon(threads)
-    } else {
-        Par::Seq
-    }
-}
 
 /// What the interior-point solve returns: an exactly feasible mass point, the multipliers of the bound
 /// and the counts.
