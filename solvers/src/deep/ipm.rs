@@ -389,6 +389,16 @@ pub(super) fn correct_columns(
     }
 }
 
+/// [`correct_columns`] with the weights $d = |\hat U|$ of the point itself: the consistency constraints of `m`
+/// hold to rounding afterwards, and no weight that is zero becomes nonzero.
+pub(super) fn correct_on_support(prog: &DeepProgram, m: &mut Mass) {
+    let d: Vec<Mat<f64>> =
+        m.u.iter()
+            .map(|u| Mat::from_fn(u.nrows(), u.ncols(), |j, k| u[(j, k)].abs()))
+            .collect();
+    correct_columns(prog, &m.p, &mut m.u, &d);
+}
+
 /// Chares's barrier of the power cone $\{x^ay^{1-a}\ge|z|\}$, $a\in(0,1)$: value, gradient and Hessian (row-major 3×3) in
 /// $(x, y, z)$; `None` outside the interior.
 fn power_barrier(x: f64, y: f64, z: f64, a: f64) -> Option<(f64, [f64; 3], [f64; 9])> {
@@ -1591,6 +1601,8 @@ impl<'a> Ipm<'a> {
             let mut xt = vec![0.0; dm.nx];
             let mut gtmp = vec![0.0; dm.nx];
             let mut accepted = false;
+            // f + μF at the accepted step (compared with the damped step below).
+            let mut phi_accepted = f64::INFINITY;
             for _ in 0..60 {
                 for i in 0..dm.nx {
                     xt[i] = x[i] + a * dx[i];
@@ -1605,6 +1617,7 @@ impl<'a> Ipm<'a> {
                         .sum();
                     if ft + mu * bt + rho * r1 <= merit0 + 0.01 * a * slope.min(0.0) + noise {
                         accepted = true;
+                        phi_accepted = ft + mu * bt;
                         break;
                     }
                 }
@@ -1620,9 +1633,7 @@ impl<'a> Ipm<'a> {
                     let xd: Vec<f64> = (0..dm.nx).map(|i| x[i] + ad * dx[i]).collect();
                     if let Some(bd) = self.barrier(&xd, None) {
                         let fd = self.eval(&xd, &mut gtmp);
-                        let ft = self.eval(&xt, &mut gtmp);
-                        let bt = self.barrier(&xt, None).unwrap_or(f64::INFINITY);
-                        if fd + mu * bd < ft + mu * bt {
+                        if fd + mu * bd < phi_accepted {
                             a = ad;
                             xt = xd;
                         }

@@ -172,13 +172,15 @@ impl DeepProgram {
         let mut val = self.loss.risk(&yhat, &self.y);
         let res = self.loss.residual(&yhat, &self.y);
         let nf = n as f64;
+        // φ''/N once per point (it was evaluated inside the |G|²·N loop).
+        let curv: Vec<f64> = (0..n)
+            .map(|r| loss_second(self.loss, yhat[r], self.y[r]) / nf)
+            .collect();
         for &(j, _, i) in &fc.outs {
             g[i] += (0..n).map(|r| res[r] * hl[(r, j)]).sum::<f64>();
             for &(j2, _, i2) in &fc.outs {
                 hm[(i, i2)] += (0..n)
-                    .map(|r| {
-                        loss_second(self.loss, yhat[r], self.y[r]) / nf * hl[(r, j)] * hl[(r, j2)]
-                    })
+                    .map(|r| curv[r] * hl[(r, j)] * hl[(r, j2)])
                     .sum::<f64>();
             }
         }
@@ -398,12 +400,7 @@ impl DeepProgram {
             }
         }
         let mut mass = self.face_mass(&fc, &w);
-        let d: Vec<Mat<f64>> = mass
-            .u
-            .iter()
-            .map(|u| Mat::from_fn(u.nrows(), u.ncols(), |j, k| u[(j, k)].abs()))
-            .collect();
-        super::ipm::correct_columns(self, &mass.p.clone(), &mut mass.u, &d);
+        super::ipm::correct_on_support(self, &mut mass);
         let mut mu: Vec<Vec<f64>> = (0..depth - 1)
             .map(|t| vec![0.0; n * sizes[t + 1]])
             .collect();

@@ -115,13 +115,7 @@ impl DeepProgram {
                         p.iter_mut().for_each(|x| *x /= tot);
                     }
                 }
-                let d: Vec<Mat<f64>> = mass
-                    .u
-                    .iter()
-                    .map(|u| Mat::from_fn(u.nrows(), u.ncols(), |j, k| u[(j, k)].abs()))
-                    .collect();
-                let p = mass.p.clone();
-                super::ipm::correct_columns(self, &p, &mut mass.u, &d);
+                super::ipm::correct_on_support(self, &mut mass);
                 (mass, out.mu, out.c, stats)
             }
         };
