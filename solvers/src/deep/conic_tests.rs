@@ -17,6 +17,18 @@ fn instance(
     DeepProgram::from_network(&problem, &net, fresh, seed + 2).unwrap()
 }
 
+/// The kinds of program the agreement test and the robustness report run: (depth, q, β, logistic).
+const CASES: [(usize, f64, f64, bool); 8] = [
+    (1, 2.0, 0.0, false),
+    (2, 2.0, 0.0, false),
+    (3, 2.0, 0.0, false),
+    (2, 1.5, 0.0, false),
+    (3, 1.5, 0.0, false),
+    (2, 1.0, 0.0, false),
+    (2, 2.0, 0.05, false),
+    (2, 2.0, 0.0, true),
+];
+
 fn clarabel_opts() -> DeepOptions {
     DeepOptions {
         method: DeepMethod::Clarabel,
@@ -26,17 +38,7 @@ fn clarabel_opts() -> DeepOptions {
 
 #[test]
 fn clarabel_agrees_with_the_interior_point_within_the_certified_gaps() {
-    // (depth, q, beta, logistic)
-    let cases = [
-        (1, 2.0, 0.0, false),
-        (2, 2.0, 0.0, false),
-        (3, 2.0, 0.0, false),
-        (2, 1.5, 0.0, false),
-        (3, 1.5, 0.0, false),
-        (2, 1.0, 0.0, false),
-        (2, 2.0, 0.05, false),
-        (2, 2.0, 0.0, true),
-    ];
+    let cases = CASES;
     for (idx, &(depth, q, beta, logistic)) in cases.iter().enumerate() {
         let (mut prog, pt) = instance(6, depth, 4, q, logistic, 3, 10 + idx as u64);
         prog.cfg.beta = vec![beta; depth];
@@ -270,16 +272,7 @@ fn clarabel_statuses_map_honestly() {
 #[test]
 #[ignore]
 fn clarabel_robustness_report() {
-    let cases = [
-        (1, 2.0, 0.0, false),
-        (2, 2.0, 0.0, false),
-        (3, 2.0, 0.0, false),
-        (2, 1.5, 0.0, false),
-        (3, 1.5, 0.0, false),
-        (2, 1.0, 0.0, false),
-        (2, 2.0, 0.05, false),
-        (2, 2.0, 0.0, true),
-    ];
+    let cases = CASES;
     let (mut solved, mut cert, mut total) = (0, 0, 0);
     let mut worst: f64 = 0.0;
     for rep in 0..4u64 {
