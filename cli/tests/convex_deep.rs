@@ -1,6 +1,8 @@
 //! End-to-end tests of `nff convex --problem deep`: the program and solution arrays of `solution.npz`,
 //! the mapped network (checked by an independent numpy forward pass), `--program` / `--export-program`
 //! round trips, `--solver`, and bad program files.
+#[path = "../../tests/support/python.rs"]
+mod python;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -31,25 +33,6 @@ fn num(v: &serde_json::Value, key: &str) -> f64 {
 
 fn rel(a: f64, b: f64) -> f64 {
     (a - b).abs() / b.abs().max(1e-300)
-}
-
-/// The Python interpreter with numpy, or `None` (after a notice) when numpy is missing outside CI.
-/// Under CI (env `CI` set) a missing numpy fails the test: CI installs it (.ci/run).
-fn python_with_numpy() -> Option<String> {
-    let python = std::env::var("NFF_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&python)
-        .args(["-c", "import numpy"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if ok {
-        return Some(python);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("numpy check of the mapped network: `{python} -c 'import numpy'` failed, but CI must have numpy installed");
-    }
-    eprintln!("NOTICE: numpy check of the mapped network skipped: `{python}` cannot import numpy (set NFF_PYTHON or install numpy)");
-    None
 }
 
 /// Train a depth-3 DNN with the group norms (λ = 0.01, q = 2) on N = 8 points of the sine data
@@ -272,7 +255,7 @@ fn deep_solution_maps_to_a_network_numpy_reproduces() {
     );
     assert!(num(&trs["final"], "objective") < j0, "GD did not descend");
 
-    let Some(python) = python_with_numpy() else {
+    let Some(python) = python::python_with_numpy("numpy check of the mapped network") else {
         return;
     };
     let o = Command::new(&python)

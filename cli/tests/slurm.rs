@@ -7,7 +7,6 @@
 //! job and that `--merge` by hand names the missing shard. It stops every daemon it started, by PID,
 //! also when it fails. If Slurm cannot start, it fails with one line saying why. Without the variable it
 //! prints a notice and passes, so `cargo test --workspace` runs on a machine without Slurm.
-use std::io::Write as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -15,10 +14,9 @@ use std::time::{Duration, Instant};
 
 const NFF: &str = env!("CARGO_BIN_EXE_nff");
 
-/// A line on the real stderr (not captured by the test harness).
-fn notice(msg: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "{msg}");
-}
+#[path = "../../tests/support/python.rs"]
+mod python;
+use python::notice;
 
 fn text(o: &Output) -> String {
     format!(

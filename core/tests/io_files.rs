@@ -1,4 +1,6 @@
 //! Files: `.npz`/`.csv` round trips, every bad-input error, atomic writes, and numpy interoperability.
+#[path = "../../tests/support/python.rs"]
+mod python;
 use faer::Mat;
 use nff_core::io::{
     load_data_csv, load_data_npz, load_state, read_npz, save_data_csv, save_data_npz, save_state,
@@ -762,25 +764,6 @@ fn atomic_writes_leave_no_temporary_file() {
 // numpy interoperability
 // ------------------------------------------------------------------------------------------------
 
-/// The Python interpreter with numpy, or `None` (after a notice) when numpy is missing outside CI.
-/// Under CI (env `CI` set) a missing numpy fails the test: CI installs it.
-fn python_with_numpy() -> Option<String> {
-    let python = std::env::var("NFF_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = std::process::Command::new(&python)
-        .args(["-c", "import numpy"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if ok {
-        return Some(python);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("numpy interoperability test: `{python} -c 'import numpy'` failed, but CI must have numpy installed");
-    }
-    eprintln!("NOTICE: numpy interoperability test skipped: `{python}` cannot import numpy (set NFF_PYTHON or install numpy)");
-    None
-}
-
 fn run_python(python: &str, script: &str, args: &[&Path]) -> String {
     let out = std::process::Command::new(python)
         .arg("-c")
@@ -820,7 +803,7 @@ fn py_list(v: &[f64]) -> String {
 
 #[test]
 fn numpy_reads_our_state_and_we_read_numpys() {
-    let Some(python) = python_with_numpy() else {
+    let Some(python) = python::python_with_numpy("numpy interoperability test") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
