@@ -105,6 +105,15 @@ pub fn tick_label(v: f64) -> String {
     }
 }
 
+/// `v`, or 0 when it is zero up to rounding on an axis of extent `range`: |v| < 1e-12·range.
+pub fn snap_zero(v: f64, range: f64) -> f64 {
+    if v.abs() < 1e-12 * range.abs() {
+        0.0
+    } else {
+        v
+    }
+}
+
 /// How a series is drawn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Style {
@@ -301,7 +310,9 @@ impl LinePlot {
                 .chain(self.hlines.iter().map(|h| h.1));
             let (x0, x1) = bounds(xs, self.log_x);
             let (y0, y1) = bounds(ys, self.log_y);
-            let fmt = |v: &f64| tick_label(*v);
+            // A tick that is zero up to rounding (|v| < 1e-12 of the axis range: −5.55e-17 for 0) prints as 0.
+            let fmt_x = |v: &f64| tick_label(snap_zero(*v, x1 - x0));
+            let fmt_y = |v: &f64| tick_label(snap_zero(*v, y1 - y0));
             macro_rules! draw {
                 ($chart:expr) => {{
                     let mut chart = $chart;
@@ -309,8 +320,8 @@ impl LinePlot {
                         .configure_mesh()
                         .x_desc(self.x_label.as_str())
                         .y_desc(self.y_label.as_str())
-                        .x_label_formatter(&fmt)
-                        .y_label_formatter(&fmt)
+                        .x_label_formatter(&fmt_x)
+                        .y_label_formatter(&fmt_y)
                         .x_labels(10)
                         .y_labels(10)
                         .light_line_style(RGBColor(242, 242, 242))
@@ -438,8 +449,9 @@ impl LinePlot {
     }
 }
 
-/// Two SVG figures side by side in one SVG document (each keeps its own size; the height is the larger).
-pub fn side_by_side(left: &str, right: &str) -> String {
+/// Two SVG figures in one SVG document, the first above the second: the width stays that of one figure
+/// (≤ the report's column), the height is the sum.
+pub fn stacked(top: &str, bottom: &str) -> String {
     let size = |s: &str, key: &str| -> u32 {
         let head = s.find("<svg").map(|i| &s[i..]).unwrap_or(s);
         let head = &head[..head.find('>').unwrap_or(head.len())];
@@ -450,21 +462,21 @@ pub fn side_by_side(left: &str, right: &str) -> String {
             })
             .unwrap_or(if key == "width" { CHART_W } else { CHART_H })
     };
-    let (wl, hl, hr, wr) = (
-        size(left, "width"),
-        size(left, "height"),
-        size(right, "height"),
-        size(right, "width"),
+    let (wt, ht, wb, hb) = (
+        size(top, "width"),
+        size(top, "height"),
+        size(bottom, "width"),
+        size(bottom, "height"),
     );
-    let (w, h) = (wl + wr, hl.max(hr));
-    let body = |s: &str, x: u32| -> String {
+    let (w, h) = (wt.max(wb), ht + hb);
+    let body = |s: &str, y: u32| -> String {
         let s = s.find("<svg").map(|i| &s[i..]).unwrap_or(s);
-        s.replacen("<svg", &format!("<svg x=\"{x}\" y=\"0\""), 1)
+        s.replacen("<svg", &format!("<svg x=\"0\" y=\"{y}\""), 1)
     };
     format!(
         "<svg width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" xmlns=\"http://www.w3.org/2000/svg\">\n{}\n{}\n</svg>\n",
-        body(left, 0),
-        body(right, wl)
+        body(top, 0),
+        body(bottom, ht)
     )
 }
 
@@ -616,10 +628,35 @@ mod tests {
     }
 
     #[test]
-    fn side_by_side_keeps_both_sizes() {
+    fn stacked_keeps_one_width_and_adds_heights() {
         let a = LinePlot::default().to_svg().unwrap();
-        let b = side_by_side(&a, &a);
-        assert!(b.contains(&format!("width=\"{}\"", 2 * CHART_W)));
+        let b = stacked(&a, &a);
+        let h = a
+            .split("height=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap();
+        assert!(b.starts_with(&format!("<svg width=\"{CHART_W}\" height=\"{}\"", 2 * h)));
+    }
+
+    #[test]
+    fn ticks_that_are_zero_up_to_rounding_print_as_zero() {
+        assert_eq!(snap_zero(-5.551115123125783e-17, 2.0), 0.0);
+        assert_eq!(snap_zero(1e-9, 2.0), 1e-9);
+        // A whole chart whose y axis crosses 0 between points that are not round numbers.
+        let mut p = LinePlot::default();
+        p.series
+            .push(Series::line("s", vec![(0.0, -0.3), (1.0, 0.9), (2.0, 0.1)]));
+        let svg = p.to_svg().unwrap();
+        assert!(
+            !svg.contains("e-17") && !svg.contains("e-16"),
+            "rounding noise in a tick label"
+        );
+        assert!(
+            svg.lines().any(|l| l.trim() == "0"),
+            "the zero tick is labelled 0"
+        );
     }
 
     #[test]

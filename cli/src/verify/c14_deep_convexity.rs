@@ -7,7 +7,7 @@
 //! random points of the domain.
 use super::deep_support::{
     deep_data, group_problem, min_norm_dnn, par_map, random_domain_point, random_network_point,
-    side_by_side,
+    stacked,
 };
 use super::{Claim, ClaimCtx, ClaimInfo, Outcome};
 use crate::plot::Histogram;
@@ -345,6 +345,6 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
             integ.formula_gap,
             per_case.join("; ")
         ),
-        figure: Some(side_by_side(&left, &right)),
+        figure: Some(stacked(&left, &right)),
     })
 }

@@ -15,7 +15,7 @@
 //! with soft-thresholding at the kink ([`ProxGd`]); its fixed points are exactly $0\in\partial J$. Plain GD
 //! is run alongside and its stalled residual shown.
 use super::deep_support::{
-    deep_data, group_problem, min_norm_dnn, par_map, plain_gd, side_by_side, ProxGd,
+    deep_data, group_problem, min_norm_dnn, par_map, plain_gd, stacked, ProxGd,
 };
 use super::{Claim, ClaimCtx, ClaimInfo, Outcome};
 use crate::plot::{LinePlot, Series};
@@ -281,6 +281,6 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
             runs.len(),
             per_run.join("; ")
         ),
-        figure: Some(side_by_side(&left, &right)),
+        figure: Some(stacked(&left, &right)),
     })
 }

@@ -12,7 +12,7 @@
 //!   the active face. Plain fixed-step GD cannot reach a stationary point of the non-smooth $J$ when the
 //!   optimum has zero weights (the zero entries chatter); the fixed points of the proximal map are exactly
 //!   the stationary points $0\in\partial J$;
-//! - [`par_map`] (thread-count independent), [`side_by_side`] (two figures in one SVG).
+//! - [`par_map`] (thread-count independent), [`stacked`] (two figures in one SVG, one above the other).
 use anyhow::{bail, ensure, Result};
 use faer::{Mat, Par};
 use nff_core::init::{init_network, Init};
@@ -550,7 +550,7 @@ pub fn par_map<T: Send>(n: usize, f: impl Fn(usize) -> Result<T> + Sync + Send) 
     (0..n).into_par_iter().map(f).collect()
 }
 
-/// Two SVG figures side by side in one SVG document ([`crate::plot::side_by_side`]).
-pub fn side_by_side(left: &str, right: &str) -> String {
-    crate::plot::side_by_side(left, right)
+/// Two SVG figures in one, the first above the second ([`crate::plot::stacked`]).
+pub fn stacked(top: &str, bottom: &str) -> String {
+    crate::plot::stacked(top, bottom)
 }
