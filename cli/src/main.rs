@@ -3,16 +3,10 @@
 //! Every command accepts `--seed`, `--threads`, `--out DIR`, `--config FILE.toml` and `--quiet`, and writes
 //! `summary.json` (plus `trajectory.csv` / `state.npz` where they apply) into DIR. Errors are one line on
 //! stderr with a non-zero exit status, and leave no partial output directory.
-mod cmd;
-mod common;
-mod output;
-mod plot;
-mod setup;
-mod shards;
-mod slurm;
-mod verify;
-
+//!
+//! The work is done by the library crate `nff_cli` (`src/lib.rs`); this binary only parses arguments.
 use clap::{Parser, Subcommand};
+use nff_cli::cmd;
 
 /// Feature-space mean-field networks: convex formulation and neural feature flow.
 #[derive(Parser, Debug)]

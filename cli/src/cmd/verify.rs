@@ -12,7 +12,7 @@ use crate::common::{pick, read_config, CommonArgs, Ctx};
 use crate::output::OutputDir;
 use crate::shards;
 use crate::slurm::{Plan, SlurmArgs};
-use crate::verify::{registry, report, Claim, ClaimCtx, ClaimResult, Size};
+use crate::verify::{registry, report, run_claim, Claim, ClaimCtx, ClaimResult, Size};
 use anyhow::{bail, Result};
 use clap::Args;
 use nff_flow::Shard;
@@ -188,50 +188,13 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
     for claim in mine {
         bar.set_prefix(claim.info.id);
         let t0 = Instant::now();
-        let outcome = (claim.run)(&cctx);
+        let (result, figure) = run_claim(claim, &cctx);
         let seconds = t0.elapsed().as_secs_f64();
         let info = claim.info;
-        let result = match outcome {
-            Ok(o) => {
-                let figure = match o.figure {
-                    Some(svg) => {
-                        let name = format!("{}.svg", info.id);
-                        out.write(&name, svg.as_bytes())?;
-                        figures.push((name.clone(), svg));
-                        Some(name)
-                    }
-                    None => None,
-                };
-                ClaimResult {
-                    id: info.id.into(),
-                    title: info.title.into(),
-                    passed: o.passed,
-                    value: o.value,
-                    threshold: o.threshold,
-                    detail: o.detail,
-                    figure,
-                    measures: info.measures.into(),
-                    rule: info.rule.into(),
-                }
-            }
-            Err(e) => ClaimResult {
-                id: info.id.into(),
-                title: info.title.into(),
-                passed: false,
-                value: f64::NAN,
-                threshold: f64::NAN,
-                detail: format!(
-                    "error: {}",
-                    e.chain()
-                        .map(|c| c.to_string())
-                        .collect::<Vec<_>>()
-                        .join(": ")
-                ),
-                figure: None,
-                measures: info.measures.into(),
-                rule: info.rule.into(),
-            },
-        };
+        if let Some((name, svg)) = figure {
+            out.write(&name, svg.as_bytes())?;
+            figures.push((name, svg));
+        }
         if !args.common.quiet {
             bar.suspend(|| {
                 eprintln!(

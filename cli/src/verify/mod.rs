@@ -172,6 +172,55 @@ pub fn registry() -> Vec<Claim> {
     ]
 }
 
+/// The registered claim with this id (`C1`..`C24`, case-insensitive), if any.
+pub fn find(id: &str) -> Option<Claim> {
+    let id = id.trim().to_uppercase();
+    registry().into_iter().find(|c| c.info.id == id)
+}
+
+/// Run one claim: its [`ClaimResult`] (a run that returns an error is a failed claim whose detail is the
+/// error chain) and its figure as `(file name, SVG document)`, if it drew one.
+pub fn run_claim(claim: &Claim, ctx: &ClaimCtx) -> (ClaimResult, Option<(String, String)>) {
+    let info = claim.info;
+    match (claim.run)(ctx) {
+        Ok(o) => {
+            let figure = o.figure.map(|svg| (format!("{}.svg", info.id), svg));
+            let result = ClaimResult {
+                id: info.id.into(),
+                title: info.title.into(),
+                passed: o.passed,
+                value: o.value,
+                threshold: o.threshold,
+                detail: o.detail,
+                figure: figure.as_ref().map(|(name, _)| name.clone()),
+                measures: info.measures.into(),
+                rule: info.rule.into(),
+            };
+            (result, figure)
+        }
+        Err(e) => (
+            ClaimResult {
+                id: info.id.into(),
+                title: info.title.into(),
+                passed: false,
+                value: f64::NAN,
+                threshold: f64::NAN,
+                detail: format!(
+                    "error: {}",
+                    e.chain()
+                        .map(|c| c.to_string())
+                        .collect::<Vec<_>>()
+                        .join(": ")
+                ),
+                figure: None,
+                measures: info.measures.into(),
+                rule: info.rule.into(),
+            },
+            None,
+        ),
+    }
+}
+
 /// The default data of math.md §6: `sine`, $x\sim\mathcal N(0, I/d)$, $y = \sin(3x_1) + \frac12$.
 pub fn sine(n: usize, d: usize, seed: u64) -> Result<nff_core::Dataset> {
     Ok(nff_core::Dataset::builtin(
