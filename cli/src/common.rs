@@ -1,6 +1,6 @@
 //! Options every command shares (`--seed`, `--threads`, `--out`, `--config`, `--quiet`), thread setup,
 //! progress bars and the common part of `summary.json`.
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 use faer::Par;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -8,6 +8,9 @@ use serde::de::DeserializeOwned;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+/// `--threads` may be at most this many per core (more only slows a run down).
+pub const MAX_THREADS_PER_CORE: usize = 4;
 
 /// Options shared by every command.
 #[derive(Args, Debug, Clone)]
@@ -58,8 +61,12 @@ impl Ctx {
                     .unwrap_or(1)
             }),
         };
-        if threads == 0 {
-            bail!("invalid --threads: expected a positive number, found 0");
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let max_threads = MAX_THREADS_PER_CORE * cores;
+        if threads == 0 || threads > max_threads {
+            bail!("invalid --threads: expected 1 to {max_threads} ({MAX_THREADS_PER_CORE} per core, {cores} cores), found {threads}");
         }
         // The global pool may already exist (tests call commands in-process); that is fine.
         rayon::ThreadPoolBuilder::new()
@@ -120,20 +127,45 @@ pub fn read_config(path: Option<&Path>) -> Result<toml::Table> {
         return Ok(toml::Table::new());
     };
     let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading config {}", path.display()))?;
-    text.parse::<toml::Table>()
-        .with_context(|| format!("parsing config {} as TOML", path.display()))
+        .map_err(|e| anyhow::anyhow!("cannot read config {}: {}", path.display(), io_cause(&e)))?;
+    text.parse::<toml::Table>().map_err(|e| {
+        let at = e
+            .span()
+            .map(|r| {
+                let before = &text[..r.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                format!(" at line {line}, column {col}")
+            })
+            .unwrap_or_default();
+        anyhow::anyhow!(
+            "config {}: expected TOML `key = value` lines, found a syntax error{at}: {}",
+            path.display(),
+            e.message().split_whitespace().collect::<Vec<_>>().join(" ")
+        )
+    })
+}
+
+/// Read the config of a command whose options are `A`, rejecting unknown keys and tables.
+pub fn read_config_for<A: clap::Args>(path: Option<&Path>) -> Result<toml::Table> {
+    let cfg = read_config(path)?;
+    check_config_keys(&cfg, path, &known_keys::<A>())?;
+    Ok(cfg)
 }
 
 /// A typed value from the config table (keys use the long option names, e.g. `width`, `eta`).
 pub fn cfg_get<T: DeserializeOwned>(cfg: &toml::Table, key: &str) -> Result<Option<T>> {
     match cfg.get(key) {
         None => Ok(None),
-        Some(v) => v
-            .clone()
-            .try_into()
-            .map(Some)
-            .with_context(|| format!("config key '{key}': unexpected value {v}")),
+        Some(v) => v.clone().try_into().map(Some).map_err(|_| {
+            anyhow::anyhow!(
+                "config key '{key}': expected a {}, found {v}",
+                std::any::type_name::<T>()
+                    .rsplit("::")
+                    .next()
+                    .unwrap_or("value")
+            )
+        }),
     }
 }
 
@@ -150,10 +182,145 @@ pub fn pick<T: DeserializeOwned>(
     })
 }
 
-/// Check a float option is finite and within `[lo, hi]`.
+/// Check a float option is finite and within `[lo, hi]` (`lo = f64::MIN_POSITIVE` reads as "> 0").
 pub fn check_range(name: &str, x: f64, lo: f64, hi: f64) -> Result<f64> {
     if !(x.is_finite() && x >= lo && x <= hi) {
-        bail!("invalid --{name}: expected a finite value in [{lo}, {hi}], found {x}");
+        let want = match (lo == f64::MIN_POSITIVE, hi == f64::INFINITY) {
+            (true, true) => "a finite value > 0".to_string(),
+            (false, true) => format!("a finite value >= {}", fmt_num(lo)),
+            (true, false) => format!("a value in (0, {}]", fmt_num(hi)),
+            (false, false) => format!("a value in [{}, {}]", fmt_num(lo), fmt_num(hi)),
+        };
+        bail!(
+            "invalid --{}: expected {want}, found {}",
+            name.replace('_', "-"),
+            fmt_num(x)
+        );
     }
     Ok(x)
+}
+
+/// A number for a message: Rust's shortest form when it is short, else 4 significant digits in
+/// scientific notation (`1e-300`, `2.5e301`, never a 330-digit decimal).
+pub fn fmt_num(x: f64) -> String {
+    let short = format!("{x}");
+    if short.len() <= 10 {
+        short
+    } else {
+        let e = format!("{x:.3e}");
+        // 1.000e5 → 1e5
+        match e.split_once('e') {
+            Some((m, exp)) => {
+                let m = m.trim_end_matches('0').trim_end_matches('.');
+                format!("{m}e{exp}")
+            }
+            None => e,
+        }
+    }
+}
+
+/// Write one line to stderr; a failure to write (a closed or full stderr) is ignored, never a panic.
+pub fn say_err(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// Write the results summary to stdout (unless quiet); a failed write is an error, not a panic.
+pub fn say(quiet: bool, line: &str) -> Result<()> {
+    use std::io::Write;
+    if quiet {
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")
+        .and_then(|_| out.flush())
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot write the results summary to stdout: {}",
+                io_cause(&e)
+            )
+        })
+}
+
+/// An I/O error's cause in words (`No space left on device`), without Rust's Debug text.
+pub fn io_cause(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// An error as one line: the chain of causes joined by ': ', newlines folded, Debug-style I/O text
+/// (`Os { code: 28, kind: StorageFull, message: "No space left on device" }`) reduced to its message.
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for c in e.chain() {
+        let s = c.to_string();
+        let s = match (s.find("Os {"), s.find("message: \"")) {
+            (Some(i), Some(j)) => {
+                let rest = &s[j + 10..];
+                let msg = rest.split('"').next().unwrap_or("");
+                let head = s[..i].trim_end_matches(['(', ' ']).trim_end_matches("Io");
+                format!("{}{msg}", head.trim_end_matches('('))
+            }
+            _ => s,
+        };
+        let s = s.split_whitespace().collect::<Vec<_>>().join(" ");
+        // anyhow repeats a cause already contained in its context; skip exact repeats.
+        if parts.last().is_some_and(|p| p.ends_with(&s)) {
+            continue;
+        }
+        parts.push(s);
+    }
+    parts.join(": ")
+}
+
+/// A run that wrote its outputs but whose result is not a success (non-finite, not converged, short
+/// of its requested time or tolerance): exit status 3 (docs/cli.md).
+#[derive(Debug)]
+pub struct NotConverged(pub String);
+
+impl std::fmt::Display for NotConverged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotConverged {}
+
+/// The config keys a command accepts: the long names of its options (underscores for dashes), except
+/// `config` itself. One source: the clap definition of the command's arguments.
+pub fn known_keys<A: clap::Args>() -> Vec<String> {
+    let cmd = A::augment_args(clap::Command::new("keys"));
+    let mut keys: Vec<String> = cmd
+        .get_arguments()
+        .filter_map(|a| a.get_long())
+        .filter(|l| *l != "config" && *l != "help")
+        .map(|l| l.replace('-', "_"))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// Reject keys of `cfg` that are not among `known` (a misspelt key or a table such as `[train]` would
+/// otherwise be silently ignored).
+pub fn check_config_keys(cfg: &toml::Table, path: Option<&Path>, known: &[String]) -> Result<()> {
+    for (k, v) in cfg {
+        if !known.iter().any(|x| x == k) {
+            let what = if v.is_table() { "table" } else { "key" };
+            let shown = if v.is_table() {
+                format!("[{k}]")
+            } else {
+                format!("'{k}'")
+            };
+            bail!(
+                "config {}: unknown {what} {shown}: expected top-level keys among {}",
+                path.map(|p| p.display().to_string()).unwrap_or_default(),
+                known.join(", ")
+            );
+        }
+    }
+    Ok(())
 }

@@ -20,5 +20,6 @@ pub mod output;
 pub mod plot;
 pub mod setup;
 pub mod shards;
+pub mod signals;
 pub mod slurm;
 pub mod verify;

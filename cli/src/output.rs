@@ -55,6 +55,8 @@ impl OutputDir {
         if partial.exists() {
             fs::remove_dir_all(&partial).ok();
         }
+        // Registered before it exists, so an interruption between the two still removes it.
+        nff_core::io::cleanup::register(&partial);
         fs::create_dir_all(&partial).with_context(|| format!("creating {}", partial.display()))?;
         Ok(Self {
             target: target.to_path_buf(),
@@ -89,7 +91,10 @@ impl OutputDir {
             fs::remove_dir_all(&self.target)
                 .with_context(|| format!("replacing previous output {}", self.target.display()))?;
         }
-        fs::rename(&self.partial, &self.target).with_context(|| {
+        nff_core::io::cleanup::commit_with(&self.partial, || {
+            fs::rename(&self.partial, &self.target)
+        })
+        .with_context(|| {
             format!(
                 "moving {} to {}",
                 self.partial.display(),
@@ -105,6 +110,7 @@ impl Drop for OutputDir {
     fn drop(&mut self) {
         if !self.committed {
             fs::remove_dir_all(&self.partial).ok();
+            nff_core::io::cleanup::unregister(&self.partial);
         }
     }
 }

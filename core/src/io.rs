@@ -64,6 +64,62 @@ use std::sync::atomic::{AtomicU64, Ordering};
 // Atomic writes
 // ------------------------------------------------------------------------------------------------
 
+/// Paths to remove if the process is interrupted: temporary files and staging directories under
+/// construction. A signal handler (the `nff` binary's) calls [`cleanup::remove_all`] before exiting;
+/// [`cleanup::locked`] lets a commit (a rename) happen atomically with respect to that removal.
+pub mod cleanup {
+    use std::path::{Path, PathBuf};
+    use std::sync::{Mutex, MutexGuard};
+
+    static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+    fn pending() -> MutexGuard<'static, Vec<PathBuf>> {
+        PENDING.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Remember `path` (a file or a directory) for removal on interruption.
+    pub fn register(path: &Path) {
+        pending().push(path.to_path_buf());
+    }
+
+    /// Forget `path` (it was committed or removed).
+    pub fn unregister(path: &Path) {
+        pending().retain(|p| p != path);
+    }
+
+    /// Run `f` (e.g. a rename) and forget `path`, with no removal in between.
+    pub fn commit_with<T>(path: &Path, f: impl FnOnce() -> T) -> T {
+        let mut g = pending();
+        let out = f();
+        g.retain(|p| p != path);
+        out
+    }
+
+    /// Hold the registry: no commit can happen until the guard is dropped.
+    pub fn locked() -> MutexGuard<'static, Vec<PathBuf>> {
+        pending()
+    }
+
+    /// Remove every registered path (best effort; retried, since a writer may still be adding files)
+    /// and keep the registry locked afterwards, so nothing is committed while the process exits.
+    pub fn remove_all() -> MutexGuard<'static, Vec<PathBuf>> {
+        let g = pending();
+        for p in g.iter() {
+            for _ in 0..20 {
+                let r = if p.is_dir() {
+                    std::fs::remove_dir_all(p)
+                } else {
+                    std::fs::remove_file(p)
+                };
+                if r.is_ok() || !p.exists() {
+                    break;
+                }
+            }
+        }
+        g
+    }
+}
+
 /// A temporary file next to its target; removed on drop unless committed.
 struct TempFile {
     target: PathBuf,
@@ -91,6 +147,7 @@ impl TempFile {
             let tmp = dir.join(tmp_name);
             match OpenOptions::new().write(true).create_new(true).open(&tmp) {
                 Ok(f) => {
+                    cleanup::register(&tmp);
                     let guard = Self {
                         target: target.to_path_buf(),
                         tmp,
@@ -114,7 +171,7 @@ impl TempFile {
         file.sync_all()
             .map_err(|e| CoreError::file(&self.target, format!("cannot sync to disk: {e}")))?;
         drop(file);
-        fs::rename(&self.tmp, &self.target)
+        cleanup::commit_with(&self.tmp, || fs::rename(&self.tmp, &self.target))
             .map_err(|e| CoreError::file(&self.target, format!("cannot replace the file: {e}")))?;
         self.committed = true;
         // Make the rename itself durable; not every platform can open a directory, so best effort.
@@ -136,6 +193,7 @@ impl Drop for TempFile {
     fn drop(&mut self) {
         if !self.committed {
             let _ = fs::remove_file(&self.tmp);
+            cleanup::unregister(&self.tmp);
         }
     }
 }
@@ -538,6 +596,16 @@ fn read_npy_entry<R: Read>(entry: zip::read::ZipFile<'_, R>) -> Result<NpzArray,
     }
     let order = npy.order();
     let data = read_as_f64(npy)?;
+    // Read the entry to its end: only then does the zip reader compare the CRC-32 of what it read with
+    // the stored one, so a corrupted entry is an error, never data.
+    io::copy(&mut reader, &mut io::sink()).map_err(|e| {
+        if e.to_string().to_ascii_lowercase().contains("checksum") {
+            "the stored entry is corrupt: expected its CRC-32 checksum, found a mismatch"
+                .to_string()
+        } else {
+            format!("cannot read the entry: {e}")
+        }
+    })?;
     let data = if order == npyz::Order::Fortran && shape.len() > 1 {
         fortran_to_c(&shape, &data)
     } else {

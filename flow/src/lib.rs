@@ -86,8 +86,8 @@ pub use runner::{
     Snapshot, StepInfo, TerminationReason,
 };
 pub use sweep::{
-    block, effective_width, log_log_slope, merge_shards, reference_network, run_shard, run_sweep,
-    truncate, JobResult, Samples, Shard, ShardReport, SweepConfig, SweepInit, SweepReport,
-    WidthSummary,
+    block, data_fingerprint, effective_width, log_log_slope, merge_shards, reference_network,
+    run_shard, run_sweep, truncate, JobResult, Samples, Shard, ShardReport, SweepConfig, SweepInit,
+    SweepReport, WidthSummary,
 };
 pub use weight_flow::WeightFlow;

@@ -129,7 +129,10 @@ pub struct Snapshot {
 }
 
 /// Everything needed to resume a run exactly: time, step count, flat state and the integrator's
-/// internal state. (The field and the stop rules are the caller's to rebuild.)
+/// internal state, the trajectory rows recorded so far (so a resumed run's trajectory is the whole one),
+/// and the caller's model fingerprint (every option that changes the trajectory; checked on resume by
+/// the caller). The field and the stop rules are the caller's to rebuild. Files written before the
+/// rows and the fingerprint existed load with none.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Checkpoint {
     /// Time.
@@ -140,29 +143,52 @@ pub struct Checkpoint {
     pub state: Vec<f64>,
     /// The integrator's state.
     pub integrator: IntegratorCheckpoint,
+    /// The rows recorded up to and including this step.
+    #[serde(default)]
+    pub trajectory: Vec<Row>,
+    /// What the run was (set with [`RunnerBuilder::fingerprint`]); `None` if not given.
+    #[serde(default)]
+    pub fingerprint: Option<serde_json::Value>,
 }
 
 impl Checkpoint {
-    /// Write as JSON, atomically (a temporary file in the same directory, then a rename).
-    /// Floats round-trip exactly (serde_json with `float_roundtrip`).
+    /// Write as JSON, atomically ([`nff_core::io::write_atomic`]: a temporary file in the same
+    /// directory, then a rename; on failure no temporary file remains). Floats round-trip exactly
+    /// (serde_json with `float_roundtrip`).
     pub fn save(&self, path: &Path) -> Result<()> {
-        let file_err = |e: &dyn std::fmt::Display| {
-            FlowError::Core(nff_core::CoreError::file(path, e.to_string()))
-        };
-        let json = serde_json::to_vec(self).map_err(|e| file_err(&e))?;
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".tmp");
-        std::fs::write(&tmp, json).map_err(|e| file_err(&e))?;
-        std::fs::rename(&tmp, path).map_err(|e| file_err(&e))?;
+        let json = serde_json::to_vec(self).map_err(|e| {
+            FlowError::Core(nff_core::CoreError::file(
+                path,
+                format!("cannot encode: {e}"),
+            ))
+        })?;
+        nff_core::io::write_atomic(path, &json)?;
         Ok(())
     }
-    /// Read a checkpoint written by [`Checkpoint::save`].
+    /// Read a checkpoint written by [`Checkpoint::save`]; errors say what was expected, in words.
     pub fn load(path: &Path) -> Result<Self> {
-        let file_err = |e: &dyn std::fmt::Display| {
-            FlowError::Core(nff_core::CoreError::file(path, e.to_string()))
-        };
-        let bytes = std::fs::read(path).map_err(|e| file_err(&e))?;
-        serde_json::from_slice(&bytes).map_err(|e| file_err(&e))
+        let file_err = |e: String| FlowError::Core(nff_core::CoreError::file(path, e));
+        let bytes = std::fs::read(path).map_err(|e| {
+            let s = e.to_string();
+            let s = s.split(" (os error").next().unwrap_or(&s).to_string();
+            file_err(format!("cannot read: {s}"))
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            use serde_json::error::Category;
+            let what = match e.classify() {
+                Category::Io | Category::Syntax | Category::Eof => format!(
+                    "not a checkpoint: expected the JSON written by nff flow --checkpoint, found invalid JSON at line {}, column {}",
+                    e.line(),
+                    e.column()
+                ),
+                Category::Data => {
+                    let msg = e.to_string();
+                    let msg = msg.split(" at line").next().unwrap_or(&msg).replace('`', "'");
+                    format!("not a checkpoint: expected the fields written by nff flow --checkpoint, found {msg}")
+                }
+            };
+            file_err(what)
+        })
     }
 }
 
@@ -247,6 +273,7 @@ pub struct RunnerBuilder<F> {
     snapshots: ObserverMode,
     observers: Vec<Box<dyn Observer>>,
     checkpoints: Option<(u64, CheckpointSink)>,
+    fingerprint: Option<serde_json::Value>,
 }
 
 impl<F: VectorField> RunnerBuilder<F> {
@@ -268,7 +295,13 @@ impl<F: VectorField> RunnerBuilder<F> {
             snapshots: ObserverMode::Never,
             observers: Vec::new(),
             checkpoints: None,
+            fingerprint: None,
         }
+    }
+    /// What the run is (every option that changes its trajectory), stored in each checkpoint.
+    pub fn fingerprint(mut self, fingerprint: serde_json::Value) -> Self {
+        self.fingerprint = Some(fingerprint);
+        self
     }
     /// The initial time and state.
     pub fn initial_state(mut self, t0: f64, y0: Vec<f64>) -> Self {
@@ -328,9 +361,9 @@ impl<F: VectorField> RunnerBuilder<F> {
     /// the start; a non-positive or NaN stationarity tolerance; `Every(0)`.
     pub fn build(self) -> Result<Runner<F>> {
         let dim = self.field.dim();
-        let (t, y, step, resume) = match (self.start, self.resume) {
-            (Some((t0, y0)), None) => (t0, y0, 0, None),
-            (None, Some(c)) => (c.t, c.state, c.step, Some(c.integrator)),
+        let (t, y, step, resume, trajectory) = match (self.start, self.resume) {
+            (Some((t0, y0)), None) => (t0, y0, 0, None, Vec::new()),
+            (None, Some(c)) => (c.t, c.state, c.step, Some(c.integrator), c.trajectory),
             (None, None) => {
                 return Err(FlowError::invalid(
                     "run start",
@@ -416,9 +449,10 @@ impl<F: VectorField> RunnerBuilder<F> {
             snapshot_mode: self.snapshots,
             observers: self.observers,
             checkpoints: self.checkpoints,
-            trajectory: Vec::new(),
+            last_recorded: trajectory.last().map(|r| r.step),
+            trajectory,
             snapshots: Vec::new(),
-            last_recorded: None,
+            fingerprint: self.fingerprint,
         })
     }
 }
@@ -442,6 +476,7 @@ pub struct Runner<F> {
     trajectory: Vec<Row>,
     snapshots: Vec<Snapshot>,
     last_recorded: Option<u64>,
+    fingerprint: Option<serde_json::Value>,
 }
 
 impl<F: VectorField> Runner<F> {
@@ -488,6 +523,8 @@ impl<F: VectorField> Runner<F> {
                 .clone()
                 .filter(|_| !self.started)
                 .unwrap_or_else(|| self.integrator.checkpoint()),
+            trajectory: self.trajectory.clone(),
+            fingerprint: self.fingerprint.clone(),
         }
     }
 

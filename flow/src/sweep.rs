@@ -351,7 +351,8 @@ pub fn log_log_slope(x: &[f64], y: &[f64]) -> Option<f64> {
     (sxx > 0.0).then(|| sxy / sxx)
 }
 
-fn fingerprint(data: &Dataset) -> u64 {
+/// FNV-1a (64 bit) of the bits of X (column by column) and y: equal data, equal fingerprint.
+pub fn data_fingerprint(data: &Dataset) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut eat = |x: f64| {
         for b in x.to_bits().to_le_bytes() {
@@ -458,7 +459,7 @@ pub fn run_shard(config: &SweepConfig, data: &Dataset, shard: Shard) -> Result<S
         config: config.clone(),
         n,
         d,
-        data_fingerprint: fingerprint(data),
+        data_fingerprint: data_fingerprint(data),
         shard,
         jobs: results,
     })

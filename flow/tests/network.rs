@@ -294,6 +294,8 @@ fn checkpoint_files_round_trip_exactly() {
         step: 3,
         state: vec![1.0 / 3.0, -2.0f64.sqrt(), 1e-300, 5e-324, f64::MAX],
         integrator: DormandPrince::new(Default::default()).unwrap().checkpoint(),
+        trajectory: Vec::new(),
+        fingerprint: Some(serde_json::json!({"seed": 1})),
     };
     c.save(&path).unwrap();
     let back = Checkpoint::load(&path).unwrap();

@@ -12,7 +12,7 @@
 //! Writes `summary.json` (objective, certified gap, residuals, iterations, time) and `solution.npz`;
 //! the deep problem also writes the mapped network as `state.npz`. The deep file formats are in
 //! `docs/convex_deep.md`.
-use crate::common::{pick, read_config, CommonArgs, Ctx};
+use crate::common::{pick, CommonArgs, Ctx};
 use crate::output::OutputDir;
 use crate::setup::{DataOpts, LoadedData};
 use anyhow::{bail, Result};
@@ -104,7 +104,7 @@ pub struct ConvexArgs {
 
 /// Run `nff convex`.
 pub fn run(args: &ConvexArgs) -> Result<()> {
-    let cfg = read_config(args.common.config.as_deref())?;
+    let cfg = crate::common::read_config_for::<ConvexArgs>(args.common.config.as_deref())?;
     let ctx = Ctx::new(&args.common, &cfg)?;
     let activation: Activation = pick(
         args.activation.clone(),
@@ -249,15 +249,13 @@ fn two_level(
     summary["wall_seconds"] = ctx.seconds().into();
     out.write_json("summary.json", &summary)?;
     let dir = out.commit()?;
-    if !args.common.quiet {
-        eprintln!(
+    crate::common::say(args.common.quiet, &format!(
             "two-level program (K = {k}): objective {:.10e}, certified relative gap {:.2e}, {} iterations; wrote {}",
             sol.objective,
             sol.relative_gap,
             sol.iterations,
             dir.display()
-        );
-    }
+        ))?;
     Ok(())
 }
 
@@ -347,13 +345,14 @@ fn deep(
         let mut npz = NpzWriter::create(path)?;
         write_program(&mut npz, &built)?;
         npz.finish()?;
-        if !args.common.quiet {
-            eprintln!(
+        crate::common::say(
+            args.common.quiet,
+            &format!(
                 "deep program {:?}: wrote {} (not solved)",
                 built.program.sizes(),
                 path.display()
-            );
-        }
+            ),
+        )?;
         return Ok(());
     }
     let program = &built.program;
@@ -408,7 +407,7 @@ fn deep(
             .network_objective
             .map(|j| format!(" (network's own {j:.8e})"))
             .unwrap_or_default();
-        eprintln!(
+        crate::common::say(false, &format!(
             "deep program {sizes:?}: objective {:.8e}{own}, relative gap {:.2e}, primal residual {:.1e}, {} iterations ({:?}); wrote {}",
             sol.objective,
             sol.relative_gap,
@@ -416,7 +415,7 @@ fn deep(
             sol.inner_iterations,
             sol.termination,
             dir.display()
-        );
+        ))?;
     }
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! `nff data`: write a built-in dataset (or convert a data file) to `.npz` and `.csv`.
-use crate::common::{pick, read_config, CommonArgs, Ctx};
+use crate::common::{pick, CommonArgs, Ctx};
 use crate::output::OutputDir;
 use crate::setup::{DataOpts, LoadedData};
 use anyhow::Result;
@@ -19,7 +19,7 @@ pub struct DataArgs {
 
 /// Run `nff data`: writes `data.npz` (`X`, `y`), `data.csv` and `summary.json` into `--out`.
 pub fn run(args: &DataArgs) -> Result<()> {
-    let cfg = read_config(args.common.config.as_deref())?;
+    let cfg = crate::common::read_config_for::<DataArgs>(args.common.config.as_deref())?;
     let ctx = Ctx::new(&args.common, &cfg)?;
     let LoadedData { data, spec, bias } = args.data.load(&cfg, ctx.seed, 16, 3)?;
     let out_path: PathBuf = pick(
@@ -36,13 +36,14 @@ pub fn run(args: &DataArgs) -> Result<()> {
         serde_json::json!({"data": spec, "n": data.n(), "d": data.d(), "bias": bias});
     out.write_json("summary.json", &summary)?;
     let dir = out.commit()?;
-    if !args.common.quiet {
-        eprintln!(
+    crate::common::say(
+        args.common.quiet,
+        &format!(
             "wrote {} points (d = {}) to {}",
             data.n(),
             data.d(),
             dir.display()
-        );
-    }
+        ),
+    )?;
     Ok(())
 }

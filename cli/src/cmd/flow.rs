@@ -2,12 +2,14 @@
 //! width-m network (`WeightFlow`), or its Lagrangian form with integrated features (`--lagrangian`,
 //! `FeatureFlow`, which also records the consistency drift) — with Euler (= GD), Heun, RK4 or adaptive
 //! Dormand–Prince, and noisy GD (`--temperature`, two-level networks).
-use crate::common::{cfg_get, check_range, pick, read_config, CommonArgs, Ctx};
+use crate::common::{cfg_get, check_range, pick, CommonArgs, Ctx};
 use crate::output::OutputDir;
 use crate::setup::ModelArgs;
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use nff_flow::runner::{Checkpoint, ObserverAction, ObserverMode, Row, RunnerBuilder, StepInfo};
+use nff_flow::runner::{
+    Checkpoint, ObserverAction, ObserverMode, Row, RunnerBuilder, StepInfo, TerminationReason,
+};
 use nff_flow::{
     DormandPrinceOptions, FeatureFlow, IntegratorSpec, NoisyGd, Observer, RunReport, VectorField,
     WeightFlow,
@@ -86,7 +88,7 @@ impl Observer for Progress {
 
 /// Run `nff flow`.
 pub fn run(args: &FlowArgs) -> Result<()> {
-    let cfg = read_config(args.common.config.as_deref())?;
+    let cfg = crate::common::read_config_for::<FlowArgs>(args.common.config.as_deref())?;
     let ctx = Ctx::new(&args.common, &cfg)?;
     let model = args.model.build(&cfg, ctx.seed)?;
     let integrator_name: String = pick(args.integrator.clone(), &cfg, "integrator", "rk4".into())?;
@@ -163,6 +165,14 @@ pub fn run(args: &FlowArgs) -> Result<()> {
         }
         None => None,
     };
+    let fingerprint = serde_json::json!({
+        "model": model.config, "seed": ctx.seed, "integrator": spec, "lagrangian": args.lagrangian,
+        "record_every": record_every,
+        "data_fingerprint": format!("{:016x}", nff_flow::data_fingerprint(&model.problem.data)),
+    });
+    if let (Some(c), Some(p)) = (&resume, &args.resume) {
+        check_fingerprint(c.fingerprint.as_ref(), &fingerprint, p)?;
+    }
     let stops = Stops {
         t_final,
         stationary,
@@ -192,7 +202,8 @@ pub fn run(args: &FlowArgs) -> Result<()> {
         let y0 = field.initial_state(&model.net)?;
         let b = RunnerBuilder::with_boxed(field, integrator)
             .observer(progress)
-            .record(ObserverMode::Every(record_every));
+            .record(ObserverMode::Every(record_every))
+            .fingerprint(fingerprint.clone());
         let mut runner = stops.apply(b, y0)?.build()?;
         report = runner.run()?;
         let field = runner.field_mut();
@@ -203,7 +214,8 @@ pub fn run(args: &FlowArgs) -> Result<()> {
         let y0 = field.initial_state(&model.net)?;
         let b = RunnerBuilder::with_boxed(field, integrator)
             .observer(progress)
-            .record(ObserverMode::Every(record_every));
+            .record(ObserverMode::Every(record_every))
+            .fingerprint(fingerprint.clone());
         let mut runner = stops.apply(b, y0)?.build()?;
         report = runner.run()?;
         drift = None;
@@ -245,14 +257,65 @@ pub fn run(args: &FlowArgs) -> Result<()> {
     summary["wall_seconds"] = ctx.seconds().into();
     out.write_json("summary.json", &summary)?;
     let dir = out.commit()?;
-    if !args.common.quiet {
-        eprintln!(
+    let reached = match report.termination {
+        TerminationReason::FinalTime | TerminationReason::Stationary => true,
+        TerminationReason::MaxSteps => t_final.is_none() && stationary.is_none(),
+        _ => false,
+    };
+    if !reached || !objective.is_finite() {
+        return Err(crate::common::NotConverged(format!(
+            "flow did not reach its stop rule: termination {}, t = {}, J = {}; outputs in {} (exit status 3)",
+            serde_json::to_value(report.termination)?.as_str().unwrap_or("?"),
+            crate::common::fmt_num(report.t),
+            crate::common::fmt_num(objective),
+            dir.display()
+        ))
+        .into());
+    }
+    crate::common::say(args.common.quiet, &format!(
             "flow stopped at t = {:.4} after {} steps ({:?}): J = {objective:.6e}, risk = {risk:.6e}; wrote {}",
             report.t,
             report.steps,
             report.termination,
             dir.display()
-        );
+        ))?;
+    Ok(())
+}
+
+/// Refuse a checkpoint written by another run: every fingerprint key (model, seed, integrator, data …)
+/// must agree; the error names the first that differs.
+fn check_fingerprint(
+    saved: Option<&serde_json::Value>,
+    now: &serde_json::Value,
+    path: &std::path::Path,
+) -> Result<()> {
+    let Some(saved) = saved else {
+        bail!("checkpoint {} carries no model fingerprint (written by an older nff): expected one to check it fits this run, found none", path.display());
+    };
+    fn first_diff(
+        a: &serde_json::Value,
+        b: &serde_json::Value,
+        at: String,
+    ) -> Option<(String, String, String)> {
+        match (a, b) {
+            (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {
+                let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+                keys.into_iter().find_map(|k| {
+                    let null = serde_json::Value::Null;
+                    let sub = if at.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{at}.{k}")
+                    };
+                    first_diff(x.get(k).unwrap_or(&null), y.get(k).unwrap_or(&null), sub)
+                })
+            }
+            _ if a == b => None,
+            _ => Some((at, a.to_string(), b.to_string())),
+        }
+    }
+    if let Some((key, was, is)) = first_diff(saved, now, String::new()) {
+        bail!("checkpoint {} was written by another run: expected {key} = {was} (as saved), found {is}", path.display());
     }
     Ok(())
 }

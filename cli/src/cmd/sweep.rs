@@ -9,7 +9,7 @@
 //! joins shard outputs into the same `summary.json`, `results.csv` and `sweep.svg` a single run gives
 //! (the checks are `crate::shards`'). `--sbatch FILE` writes a Slurm script for the whole
 //! array-and-merge (`crate::slurm`).
-use crate::common::{check_range, pick, read_config, CommonArgs, Ctx};
+use crate::common::{check_range, pick, CommonArgs, Ctx};
 use crate::output::OutputDir;
 use crate::plot::{LinePlot, Series};
 use crate::setup::{DataOpts, LoadedData};
@@ -80,7 +80,7 @@ pub struct SweepArgs {
 
 /// Run `nff sweep`.
 pub fn run(args: &SweepArgs) -> Result<()> {
-    let cfg = read_config(args.common.config.as_deref())?;
+    let cfg = crate::common::read_config_for::<SweepArgs>(args.common.config.as_deref())?;
     let ctx = Ctx::new(&args.common, &cfg)?;
     let out_path: PathBuf = pick(
         args.common.out.clone(),
@@ -201,9 +201,10 @@ pub fn run(args: &SweepArgs) -> Result<()> {
         out.write_json("summary.json", &summary)?;
     }
     let dir = out.commit()?;
-    if !args.common.quiet {
-        eprintln!("sweep written to {}", dir.display());
-    }
+    crate::common::say(
+        args.common.quiet,
+        &format!("sweep written to {}", dir.display()),
+    )?;
     Ok(())
 }
 
@@ -287,9 +288,10 @@ fn merge(dirs: &[PathBuf], ctx: &Ctx, out_path: &std::path::Path, quiet: bool) -
         serde_json::json!({"merged_from": shards::dir_strings(dirs)}),
     )?;
     let dir = out.commit()?;
-    if !quiet {
-        eprintln!("merged {} shards into {}", reports.len(), dir.display());
-    }
+    crate::common::say(
+        quiet,
+        &format!("merged {} shards into {}", reports.len(), dir.display()),
+    )?;
     Ok(())
 }
 

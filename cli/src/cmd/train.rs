@@ -1,6 +1,6 @@
 //! `nff train`: full-batch scaled gradient descent of a finite-width network (math.md §2),
 //! $\theta \leftarrow \theta + \eta\dot\theta$ with the scaled velocities, $t = \eta\cdot$steps.
-use crate::common::{check_range, pick, read_config, CommonArgs, Ctx};
+use crate::common::{check_range, pick, CommonArgs, Ctx};
 use crate::output::OutputDir;
 use crate::setup::ModelArgs;
 use anyhow::{bail, Result};
@@ -45,7 +45,7 @@ pub struct Row {
 
 /// Run `nff train`.
 pub fn run(args: &TrainArgs) -> Result<()> {
-    let cfg = read_config(args.common.config.as_deref())?;
+    let cfg = crate::common::read_config_for::<TrainArgs>(args.common.config.as_deref())?;
     let ctx = Ctx::new(&args.common, &cfg)?;
     let out_path: PathBuf = pick(
         args.common.out.clone(),
@@ -144,8 +144,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     summary["wall_seconds"] = ctx.seconds().into();
     out.write_json("summary.json", &summary)?;
     let dir = out.commit()?;
-    if !args.common.quiet {
-        eprintln!(
+    crate::common::say(
+        args.common.quiet,
+        &format!(
             "trained {} (m = {}, L = {}) for {steps} steps: J = {:.6e}, risk = {:.6e}; wrote {}",
             shape.arch,
             shape.m,
@@ -153,7 +154,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             last.objective,
             last.risk,
             dir.display()
-        );
-    }
+        ),
+    )?;
     Ok(())
 }

@@ -8,7 +8,7 @@
 //! byte. Only `summary.json`'s `threads`, `wall_seconds` and `run` (per-claim wall times and the shard,
 //! or the directories merged) depend on how the claims were run. `--sbatch FILE` writes a Slurm script
 //! for the whole array-and-merge (`crate::slurm`).
-use crate::common::{pick, read_config, CommonArgs, Ctx};
+use crate::common::{pick, CommonArgs, Ctx};
 use crate::output::OutputDir;
 use crate::shards;
 use crate::slurm::{Plan, SlurmArgs};
@@ -98,7 +98,7 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let cfg = read_config(args.common.config.as_deref())?;
+    let cfg = crate::common::read_config_for::<VerifyArgs>(args.common.config.as_deref())?;
     let ctx = Ctx::new(&args.common, &cfg)?;
     let out_path: PathBuf = pick(
         args.common.out.clone(),
