@@ -6,6 +6,11 @@
 //! noise; the maximum mean discrepancy between them (Gaussian kernel, unbiased estimator) is recorded over
 //! time, and at the end a permutation test asks whether the two clouds are distinguishable. A third cloud
 //! from the first law with other seeds gives the same-law baseline.
+//!
+//! Power check (part of the claim): a fourth cloud from the first law runs a **different problem** — the
+//! same data and $\lambda$'s with noise $\tau' = 3\tau$, whose Gibbs law is wider ($\mathrm{Var}(u|\theta) = \tau'/\lambda_1$) — for the
+//! same time at the same $m$; the same permutation test must reject it against the first cloud. A test
+//! that cannot tell two different stationary populations apart would "confirm" uniqueness for any dynamics.
 use super::two_level_support::{iid_network, langevin, par_map, problem, sine_with_bias};
 use super::{Claim, ClaimCtx, ClaimInfo, Outcome};
 use crate::plot::{LinePlot, Series};
@@ -21,7 +26,7 @@ pub fn claim() -> Claim {
             id: "C13",
             title: "unique population",
             measures: "permutation-test p-value of MMD² (Gaussian kernel, bandwidth 1, on (a, b, u)) between the final particle clouds of noisy GD started from two different initial laws",
-            rule: "final p ≥ 0.01 (the clouds are not distinguishable: same law), while the same test at t = 0 gives p < 0.01 (the test can tell the initial laws apart)",
+            rule: "final p ≥ 0.01 (the clouds are not distinguishable: same law), while at the same m the same test gives p < 0.01 between the initial laws (t = 0) and between the final cloud and that of a different problem (τ' = 3τ, same data, λ's, t and m): the test has power against a different population",
         },
         run,
     }
@@ -85,6 +90,22 @@ fn perm_test(x: &[[f64; 3]], y: &[[f64; 3]], perms: usize, seed: u64, tag: &str)
 }
 
 fn run(ctx: &ClaimCtx) -> Result<Outcome> {
+    Ok(evaluate(ctx)?.0)
+}
+
+/// The three permutation-test p-values the rule reads.
+#[derive(Clone, Copy, Debug)]
+pub struct PValues {
+    /// Law A vs law B at t = 0 (must reject).
+    pub start: f64,
+    /// Law A vs law B at the end (must not reject).
+    pub end: f64,
+    /// Law A at the end vs the different problem (τ' = 3τ) at the end (must reject).
+    pub other_problem: f64,
+}
+
+/// Measurement, rule and figure; also returns the p-values (for the tests of the power check).
+fn evaluate(ctx: &ClaimCtx) -> Result<(Outcome, PValues)> {
     let data = sine_with_bias(10, 1, ctx.seed)?;
     let (lambda1, lambda2, tau, eta) = (0.2, 0.05, 0.05, 0.1);
     let pb = problem(&data, lambda1, lambda2)?;
@@ -102,19 +123,23 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
         let v: Vec<f64> = (0..m).map(|_| 1.0 + 0.3 * normal(&mut r)).collect();
         Ok(Params::from_blocks(Arch::TwoLevel, a.as_ref(), &[], &v)?)
     };
+    // Clouds: A, B and A' (same law, other seeds) run τ; A'' (law A, other seeds) runs the other problem.
+    let tau_other = 3.0 * tau;
     let starts: Vec<Network> = vec![
         law_a(ctx.seed.wrapping_mul(3))?,
         law_b(ctx.seed.wrapping_mul(3).wrapping_add(1))?,
         law_a(ctx.seed.wrapping_mul(3).wrapping_add(2))?,
+        law_a(ctx.seed.wrapping_mul(3).wrapping_add(3))?,
     ];
+    let taus = [tau, tau, tau, tau_other];
     // Each run records its cloud every `every` steps.
-    let traj = par_map(3, |i| -> Result<Vec<Vec<[f64; 3]>>> {
+    let traj = par_map(starts.len(), |i| -> Result<Vec<Vec<[f64; 3]>>> {
         let mut snaps = vec![cloud(&starts[i])];
         langevin(
             &pb,
             &starts[i],
             eta,
-            tau,
+            taus[i],
             steps,
             ctx.seed.wrapping_mul(7).wrapping_add(i as u64),
             every,
@@ -145,8 +170,11 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
     let (mmd_end, p_end) = perm_test(&traj[0][last], &traj[1][last], perms, ctx.seed, "C13/perm1");
     let (mmd_base, p_base) =
         perm_test(&traj[0][last], &traj[2][last], perms, ctx.seed, "C13/perm2");
+    let (mmd_other, p_other) =
+        perm_test(&traj[0][last], &traj[3][last], perms, ctx.seed, "C13/perm3");
+    let other = curve(0, 3);
     let alpha = 0.01;
-    let passed = p_end >= alpha && p0 < alpha;
+    let passed = p_end >= alpha && p0 < alpha && p_other < alpha;
     // |MMD²| on a log axis (the unbiased estimate can be slightly negative near 0).
     let abs = |c: &[(f64, f64)]| -> Vec<(f64, f64)> {
         c.iter()
@@ -164,18 +192,52 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
         series: vec![
             Series::line_points("law A vs law B", abs(&ab)),
             Series::line_points("law A vs law A (other seeds)", abs(&aa)),
+            Series::line_points(
+                format!("power check: law A vs law A run with τ' = {tau_other}"),
+                abs(&other),
+            ),
         ],
         hlines: vec![],
     }
     .to_svg()?;
-    Ok(Outcome {
+    let pv = PValues {
+        start: p0,
+        end: p_end,
+        other_problem: p_other,
+    };
+    let outcome = Outcome {
         passed,
-        value: p_end,
+        value: pv.end,
         threshold: alpha,
         detail: format!(
-            "m = {m}, η = {eta}, t = {}; MMD²(A, B): t = 0 {mmd0:.3e} (p = {p0:.3}), end {mmd_end:.2e} (p = {p_end:.3}); same-law baseline at the end {mmd_base:.2e} (p = {p_base:.3}); {perms} permutations",
+            "m = {m}, η = {eta}, t = {}; MMD²(A, B): t = 0 {mmd0:.3e} (p = {p0:.3}), end {mmd_end:.2e} (p = {p_end:.3}); same-law baseline at the end {mmd_base:.2e} (p = {p_base:.3}); power check against the problem with τ' = {tau_other}: {mmd_other:.2e} (p = {p_other:.3}, must be < {alpha}); {perms} permutations",
             steps as f64 * eta
         ),
         figure: Some(figure),
-    })
+    };
+    Ok((outcome, pv))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::Size;
+    use faer::Par;
+
+    /// The power check: at the quick size the test rejects the population of a different problem
+    /// (τ' = 3τ) and the initial laws, on three seeds.
+    #[test]
+    fn c13_test_rejects_a_different_problem() {
+        for seed in [0, 1, 2] {
+            let ctx = ClaimCtx {
+                seed,
+                size: Size::Quick,
+                par: Par::Seq,
+            };
+            let (_, pv) = evaluate(&ctx).unwrap();
+            eprintln!("C13 seed {seed}: {pv:?}");
+            assert!(pv.other_problem < 0.01, "seed {seed}: {pv:?}");
+            assert!(pv.start < 0.01, "seed {seed}: {pv:?}");
+        }
+    }
 }
