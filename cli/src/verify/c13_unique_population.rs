@@ -95,6 +95,7 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
 
 /// The three permutation-test p-values the rule reads.
 #[derive(Clone, Copy, Debug)]
+#[cfg_attr(not(test), allow(dead_code))] // `start` and `other_problem` are read by the tests; the rule reads the outcome
 pub struct PValues {
     /// Law A vs law B at t = 0 (must reject).
     pub start: f64,
