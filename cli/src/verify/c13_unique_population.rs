@@ -95,7 +95,6 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
 
 /// The three permutation-test p-values the rule reads.
 #[derive(Clone, Copy, Debug)]
-#[cfg_attr(not(test), allow(dead_code))] // `start` and `other_problem` are read by the tests; the rule reads the outcome
 pub struct PValues {
     /// Law A vs law B at t = 0 (must reject).
     pub start: f64,
@@ -175,7 +174,12 @@ fn evaluate(ctx: &ClaimCtx) -> Result<(Outcome, PValues)> {
         perm_test(&traj[0][last], &traj[3][last], perms, ctx.seed, "C13/perm3");
     let other = curve(0, 3);
     let alpha = 0.01;
-    let passed = p_end >= alpha && p0 < alpha && p_other < alpha;
+    let pv = PValues {
+        start: p0,
+        end: p_end,
+        other_problem: p_other,
+    };
+    let passed = pv.end >= alpha && pv.start < alpha && pv.other_problem < alpha;
     // |MMD²| on a log axis (the unbiased estimate can be slightly negative near 0).
     let abs = |c: &[(f64, f64)]| -> Vec<(f64, f64)> {
         c.iter()
@@ -201,11 +205,6 @@ fn evaluate(ctx: &ClaimCtx) -> Result<(Outcome, PValues)> {
         hlines: vec![],
     }
     .to_svg()?;
-    let pv = PValues {
-        start: p0,
-        end: p_end,
-        other_problem: p_other,
-    };
     let outcome = Outcome {
         passed,
         value: pv.end,
