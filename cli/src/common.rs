@@ -9,6 +9,8 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+pub use nff_core::io::io_cause;
+
 /// `--threads` may be at most this many per core (more only slows a run down).
 pub const MAX_THREADS_PER_CORE: usize = 4;
 
@@ -240,15 +242,6 @@ pub fn say(quiet: bool, line: &str) -> Result<()> {
                 io_cause(&e)
             )
         })
-}
-
-/// An I/O error's cause in words (`No space left on device`), without Rust's Debug text.
-pub fn io_cause(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
 }
 
 /// An error as one line: the chain of causes joined by ': ', newlines folded, Debug-style I/O text

@@ -66,7 +66,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Paths to remove if the process is interrupted: temporary files and staging directories under
 /// construction. A signal handler (the `nff` binary's) calls [`cleanup::remove_all`] before exiting;
-/// [`cleanup::locked`] lets a commit (a rename) happen atomically with respect to that removal.
+/// [`cleanup::commit_with`] makes a commit (a rename) atomic with respect to that removal.
 pub mod cleanup {
     use std::path::{Path, PathBuf};
     use std::sync::{Mutex, MutexGuard};
@@ -95,11 +95,6 @@ pub mod cleanup {
         out
     }
 
-    /// Hold the registry: no commit can happen until the guard is dropped.
-    pub fn locked() -> MutexGuard<'static, Vec<PathBuf>> {
-        pending()
-    }
-
     /// Remove every registered path (best effort; retried, since a writer may still be adding files)
     /// and keep the registry locked afterwards, so nothing is committed while the process exits.
     pub fn remove_all() -> MutexGuard<'static, Vec<PathBuf>> {
@@ -117,6 +112,16 @@ pub mod cleanup {
             }
         }
         g
+    }
+}
+
+/// An I/O error's cause in words (`No space left on device`), without the ` (os error N)` suffix of its
+/// `Display`.
+pub fn io_cause(e: &io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
     }
 }
 

@@ -168,11 +168,8 @@ impl Checkpoint {
     /// Read a checkpoint written by [`Checkpoint::save`]; errors say what was expected, in words.
     pub fn load(path: &Path) -> Result<Self> {
         let file_err = |e: String| FlowError::Core(nff_core::CoreError::file(path, e));
-        let bytes = std::fs::read(path).map_err(|e| {
-            let s = e.to_string();
-            let s = s.split(" (os error").next().unwrap_or(&s).to_string();
-            file_err(format!("cannot read: {s}"))
-        })?;
+        let bytes = std::fs::read(path)
+            .map_err(|e| file_err(format!("cannot read: {}", nff_core::io::io_cause(&e))))?;
         serde_json::from_slice(&bytes).map_err(|e| {
             use serde_json::error::Category;
             let what = match e.classify() {
