@@ -14,6 +14,113 @@ pub(crate) fn par_for(threads: usize, flops: f64) -> Par {
     }
 }
 
+/// A small dense SPD factor $DMD = LL^\top$ ($D$ the Jacobi scaling), row-major, with a ridge if needed.
+#[derive(Clone)]
+pub(crate) struct SmallChol {
+    m: usize,
+    l: Vec<f64>,
+    d: Vec<f64>,
+    /// The ridge added to the scaled matrix (0 if none).
+    pub(crate) ridge: f64,
+}
+
+impl SmallChol {
+    pub(crate) fn new(a: &[f64], m: usize) -> Option<Self> {
+        let dmax = (0..m).map(|i| a[i * m + i].abs()).fold(0.0, f64::max);
+        if !(dmax.is_finite() && dmax > 0.0) {
+            return None;
+        }
+        let d: Vec<f64> = (0..m)
+            .map(|i| {
+                let v = a[i * m + i];
+                if v > 1e-300 * dmax {
+                    1.0 / v.sqrt()
+                } else {
+                    1.0 / dmax.sqrt()
+                }
+            })
+            .collect();
+        for attempt in 0..8 {
+            let ridge = if attempt == 0 {
+                0.0
+            } else {
+                10f64.powi(-15 + 2 * attempt)
+            };
+            let mut l = vec![0.0; m * m];
+            let mut ok = true;
+            'outer: for i in 0..m {
+                for j in 0..=i {
+                    let mut s = d[i] * a[i * m + j] * d[j];
+                    if i == j {
+                        s += ridge;
+                    }
+                    for k in 0..j {
+                        s -= l[i * m + k] * l[j * m + k];
+                    }
+                    if i == j {
+                        if !(s > 0.0) {
+                            ok = false;
+                            break 'outer;
+                        }
+                        l[i * m + i] = s.sqrt();
+                    } else {
+                        l[i * m + j] = s / l[j * m + j];
+                    }
+                }
+            }
+            if ok {
+                return Some(Self { m, l, d, ridge });
+            }
+        }
+        None
+    }
+    /// $w \leftarrow L^{-1}Dw$ (forward substitution).
+    pub(crate) fn forward(&self, w: &mut [f64]) {
+        let m = self.m;
+        for i in 0..m {
+            let mut s = self.d[i] * w[i];
+            for k in 0..i {
+                s -= self.l[i * m + k] * w[k];
+            }
+            w[i] = s / self.l[i * m + i];
+        }
+    }
+    /// $w \leftarrow DL^{-\top}w$ (backward substitution).
+    pub(crate) fn backward(&self, w: &mut [f64]) {
+        let m = self.m;
+        for i in (0..m).rev() {
+            let mut s = w[i];
+            for k in i + 1..m {
+                s -= self.l[k * m + i] * w[k];
+            }
+            w[i] = s / self.l[i * m + i];
+        }
+        for i in 0..m {
+            w[i] *= self.d[i];
+        }
+    }
+    /// $w \leftarrow M^{-1}w$.
+    pub(crate) fn solve(&self, w: &mut [f64]) {
+        self.forward(w);
+        self.backward(w);
+    }
+    /// The explicit $L^{-1}D$ (row-major).
+    pub(crate) fn inv_l_d(&self) -> Vec<f64> {
+        let m = self.m;
+        let mut out = vec![0.0; m * m];
+        let mut e = vec![0.0; m];
+        for c in 0..m {
+            e.fill(0.0);
+            e[c] = 1.0;
+            self.forward(&mut e);
+            for r in 0..m {
+                out[r * m + c] = e[r];
+            }
+        }
+        out
+    }
+}
+
 /// A Cholesky factorization of the Jacobi-scaled matrix $DAD$, $D = \mathrm{diag}(A)^{-1/2}$, of a symmetric
 /// positive (semi)definite $A$ (rows of very different magnitudes — as in interior-point normal equations —
 /// then cost no accuracy), with a ridge $\delta I$ on the scaled matrix if the plain factorization fails.

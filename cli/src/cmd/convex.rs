@@ -266,6 +266,7 @@ fn deep_method(name: &str) -> Result<DeepMethod> {
         "alm" => DeepMethod::AugmentedLagrangian,
         "structured" => DeepMethod::StructuredBarrier,
         "clarabel" => DeepMethod::Clarabel,
+        "socp" => DeepMethod::SecondOrderCone,
         other => {
             bail!("unknown --solver '{other}': expected one of ipm, alm, structured, clarabel")
         }

@@ -50,7 +50,7 @@ use super::*;
 use crate::conjugate::loss_second;
 use crate::error::{Result, SolverError};
 use crate::lbfgs::Termination;
-use crate::linalg::{par_for, SpdFactor};
+use crate::linalg::{par_for, SmallChol, SpdFactor};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef, Par};
 use rayon::prelude::*;
@@ -205,113 +205,6 @@ impl Dims {
     /// Number of transitions $L-1$.
     fn nt(&self) -> usize {
         self.depth - 1
-    }
-}
-
-/// A small dense SPD factor $DMD = LL^\top$ ($D$ the Jacobi scaling), row-major, with a ridge if needed.
-#[derive(Clone)]
-struct SmallChol {
-    m: usize,
-    l: Vec<f64>,
-    d: Vec<f64>,
-    /// The ridge added to the scaled matrix (0 if none).
-    ridge: f64,
-}
-
-impl SmallChol {
-    fn new(a: &[f64], m: usize) -> Option<Self> {
-        let dmax = (0..m).map(|i| a[i * m + i].abs()).fold(0.0, f64::max);
-        if !(dmax.is_finite() && dmax > 0.0) {
-            return None;
-        }
-        let d: Vec<f64> = (0..m)
-            .map(|i| {
-                let v = a[i * m + i];
-                if v > 1e-300 * dmax {
-                    1.0 / v.sqrt()
-                } else {
-                    1.0 / dmax.sqrt()
-                }
-            })
-            .collect();
-        for attempt in 0..8 {
-            let ridge = if attempt == 0 {
-                0.0
-            } else {
-                10f64.powi(-15 + 2 * attempt)
-            };
-            let mut l = vec![0.0; m * m];
-            let mut ok = true;
-            'outer: for i in 0..m {
-                for j in 0..=i {
-                    let mut s = d[i] * a[i * m + j] * d[j];
-                    if i == j {
-                        s += ridge;
-                    }
-                    for k in 0..j {
-                        s -= l[i * m + k] * l[j * m + k];
-                    }
-                    if i == j {
-                        if !(s > 0.0) {
-                            ok = false;
-                            break 'outer;
-                        }
-                        l[i * m + i] = s.sqrt();
-                    } else {
-                        l[i * m + j] = s / l[j * m + j];
-                    }
-                }
-            }
-            if ok {
-                return Some(Self { m, l, d, ridge });
-            }
-        }
-        None
-    }
-    /// $w \leftarrow L^{-1}Dw$ (forward substitution).
-    fn forward(&self, w: &mut [f64]) {
-        let m = self.m;
-        for i in 0..m {
-            let mut s = self.d[i] * w[i];
-            for k in 0..i {
-                s -= self.l[i * m + k] * w[k];
-            }
-            w[i] = s / self.l[i * m + i];
-        }
-    }
-    /// $w \leftarrow DL^{-\top}w$ (backward substitution).
-    fn backward(&self, w: &mut [f64]) {
-        let m = self.m;
-        for i in (0..m).rev() {
-            let mut s = w[i];
-            for k in i + 1..m {
-                s -= self.l[k * m + i] * w[k];
-            }
-            w[i] = s / self.l[i * m + i];
-        }
-        for i in 0..m {
-            w[i] *= self.d[i];
-        }
-    }
-    /// $w \leftarrow M^{-1}w$.
-    fn solve(&self, w: &mut [f64]) {
-        self.forward(w);
-        self.backward(w);
-    }
-    /// The explicit $L^{-1}D$ (row-major).
-    fn inv_l_d(&self) -> Vec<f64> {
-        let m = self.m;
-        let mut out = vec![0.0; m * m];
-        let mut e = vec![0.0; m];
-        for c in 0..m {
-            e.fill(0.0);
-            e[c] = 1.0;
-            self.forward(&mut e);
-            for r in 0..m {
-                out[r * m + c] = e[r];
-            }
-        }
-        out
     }
 }
 

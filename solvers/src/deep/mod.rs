@@ -44,6 +44,7 @@ mod dense_ipm;
 mod ipm;
 mod polish;
 mod program;
+mod socp;
 mod solve;
 #[cfg(test)]
 mod tests;
@@ -152,6 +153,10 @@ pub enum DeepMethod {
     /// ill-conditioned features it ends `AlmostSolved` (reported as `Stalled`) with primal residuals ~1e-6.
     /// Cold start only (Clarabel has no warm start).
     Clarabel,
+    /// nff's own primal–dual interior-point method on the second-order-cone form (`socp`): NT scaling,
+    /// Mehrotra predictor–corrector, normal equations eliminated column block by column block onto a
+    /// dense Schur complement on $\sum_\ell n_\ell + L + N$ globals. For $q = 2$, no entropy, the squared loss.
+    SecondOrderCone,
 }
 
 /// Options of [`DeepProgram::solve`].

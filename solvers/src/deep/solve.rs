@@ -91,8 +91,12 @@ impl DeepProgram {
                 (out.mass, out.mu, out.c, stats)
             }
             DeepMethod::AugmentedLagrangian => self.solve_al(opts, &mass0, mu, c),
-            DeepMethod::Clarabel => {
-                let out = self.solve_clarabel(opts)?;
+            DeepMethod::Clarabel | DeepMethod::SecondOrderCone => {
+                let out = if opts.method == DeepMethod::Clarabel {
+                    self.solve_clarabel(opts)?
+                } else {
+                    self.solve_socp(opts)?
+                };
                 ipm_alphas = out.alphas;
                 engine_r = Some(out.r);
                 let stats = RunStats {
@@ -103,7 +107,7 @@ impl DeepProgram {
                     termination: out.termination,
                     eps: 0.0,
                 };
-                // Clarabel's point is feasible to its tolerance only: it is made exactly feasible
+                // A conic engine's point is feasible to its tolerance only: it is made exactly feasible
                 // (masses renormalized, columns corrected on their own support) before it is evaluated.
                 // The bound is valid for any multipliers; the returned point still informs its α's and
                 // its support classification below (`raw`), which is where they are accurate.

@@ -1,0 +1,379 @@
+//! nff's own conic solver of the deep program for $q = 2$: a primal–dual interior-point method on its
+//! second-order-cone form (math.md §7), with Nesterov–Todd scaling, Mehrotra's predictor–corrector and
+//! normal equations solved through their block structure ([`normal`]).
+//!
+//! # The program
+//! For $q = 2$, no entropy and the squared loss, the deep program in mass variables ([`super`]) is the
+//! second-order-cone program
+//! $$\min\ \tfrac1{2N}\|\hat{\mathbf y} - \mathbf y\|^2 + \sum_{\ell,j}\big(\tau_{\ell,j} + r_\ell(j)p_{\ell,j}\big)\quad\text{s.t.}\quad Ax = b,\ x_{\mathcal K}\in\mathcal K,$$
+//! one rotated cone $2\tau_{\ell,j}p_{\ell,j}\ge2\lambda_{\ell-1}S^{\rm in}_{\ell,j}{}^2 + 2\lambda_\ell S^{\rm out}_{\ell,j}{}^2$ per candidate (with $\lambda_v$ and $|\hat v_j|$ in place of the
+//! outgoing term on the last layer), the absolute values split $\hat U = \hat U^+ - \hat U^-$, and the equalities of
+//! [`layout`]. It is the program Clarabel solves in [`super::conic`], written with one cone per mass (the two
+//! perspectives of a candidate share its mass, so they share a cone: $\lambda_aS_a^2/p + \lambda_bS_b^2/p\le\tau\iff
+//! \|(\sqrt{2\lambda_a}S_a, \sqrt{2\lambda_b}S_b)\|^2\le2\tau p$).
+//!
+//! # The method (Vandenberghe, *The CVXOPT linear and quadratic cone program solvers*, 2010, §§4–7)
+//! Infeasible-start primal–dual path following on the KKT conditions
+//! $Px + c + A^\top y - (z, 0) = 0$, $Ax = b$, $x_{\mathcal K}, z\in\mathcal K$, $x_{\mathcal K}\circ z = 0$ ($P = I/N$ on $\hat{\mathbf y}$). With the NT scaling
+//! $W$ of $(x_{\mathcal K}, z)$ and $\lambda = Wz$, each step solves
+//! $$(P + W^{-2})\Delta x + A^\top\Delta y = -r_d + W^{-1}(\lambda\backslash\xi),\quad A\Delta x = -r_p,\quad \Delta z = W^{-1}(\lambda\backslash\xi) - W^{-2}\Delta x_{\mathcal K},$$
+//! by the normal equations $AH^{-1}A^\top\Delta y = AH^{-1}(\dots) + r_p$, $H = P + W^{-2}$, for the affine direction
+//! ($\xi = -\lambda\circ\lambda$) and then the combined one ($\xi = \sigma\mu\mathbf e - \lambda\circ\lambda - (W^{-1}\Delta x^a)\circ(W\Delta z^a)$, $\sigma = (1 - \alpha_a)^3$), each
+//! with two steps of iterative refinement against the matrix-free $AH^{-1}A^\top$. Steps go 0.99 of the way to the
+//! boundary. Start: the CVXOPT point (the least-norm solution with $W = I$, shifted into the cone).
+//!
+//! # Stopping and certificates
+//! It stops when the primal residual, the dual residual (relative to $1 + \|b\|_\infty$, $1 + \|c\|_\infty$) and the
+//! relative gap $x_{\mathcal K}^\top z/\max(1, |f|)$ are all below `tol_gap`; when a step is shorter than $10^{-8}$ or
+//! the residuals stop decreasing (`Stalled`); or at `max_newton` (`MaxIterations`). The driver
+//! ([`DeepProgram::solve`]) then makes the point exactly feasible and certifies it with the bound of
+//! [`DeepProgram::dual_bound`] at the multipliers read from $y$ (the same convention as Clarabel's, see
+//! [`super::conic`]): the reported gap is that certificate, never the method's own.
+pub(crate) mod cone;
+pub(crate) mod layout;
+pub(crate) mod normal;
+
+use super::conic::ConicOutcome;
+use super::{DeepOptions, DeepProgram, Mass};
+use crate::error::{Result, SolverError};
+use crate::lbfgs::Termination;
+use crate::linalg::par_for;
+use cone::{dot, Scaling};
+use faer::Mat;
+use layout::Layout;
+use nff_core::Loss;
+use normal::{Hinv, Normal, Static};
+use std::time::Instant;
+
+/// Fraction of the way to the boundary each step goes.
+const STEP_FRACTION: f64 = 0.99;
+/// Refinement steps on the normal equations per direction.
+const REFINE: usize = 2;
+/// Steps shorter than this end the solve as stalled.
+const MIN_STEP: f64 = 1e-8;
+
+/// Why [`DeepProgram::socp_applicable`] is false, if it is.
+pub(crate) fn not_applicable(prog: &DeepProgram) -> Option<String> {
+    let c = &prog.cfg;
+    if c.q != 2.0 {
+        return Some(format!("q = {} (the second-order-cone form needs q = 2)", c.q));
+    }
+    if c.beta.iter().any(|&b| b != 0.0) {
+        return Some("an entropy (beta > 0) needs exponential cones".into());
+    }
+    if prog.loss != Loss::Squared {
+        return Some("the logistic loss needs exponential cones".into());
+    }
+    if c.lambda_v <= 0.0 || c.lambda_w.iter().any(|&l| l <= 0.0) {
+        return Some(
+            "a zero strength (lambda_w, lambda_v > 0 needed: otherwise that layer's weights are free \
+             and the optimum need not be attained)"
+                .into(),
+        );
+    }
+    None
+}
+
+/// The residuals and objective values of an iterate.
+struct State {
+    x: Vec<f64>,
+    y: Vec<f64>,
+    z: Vec<f64>,
+}
+
+impl DeepProgram {
+    /// Solve the second-order-cone form with nff's primal–dual method (module docs). Errors: a program
+    /// outside its scope ([`not_applicable`]), non-finite data, a normal matrix that cannot be factored.
+    pub(crate) fn solve_socp(&self, opts: &DeepOptions) -> Result<ConicOutcome> {
+        if let Some(why) = not_applicable(self) {
+            return Err(SolverError::invalid(
+                "deep program for the second-order-cone solver",
+                "q = 2, no entropy, the squared loss and positive strengths",
+                why,
+            ));
+        }
+        let t0 = Instant::now();
+        let lay = Layout::new(self);
+        let st = Static::new(self, &lay);
+        let cone = lay.cone.clone();
+        let nk = cone.len;
+        let nf = self.n() as f64;
+        let c = lay.cost(self);
+        let b = lay.b();
+        let par = par_for(opts.threads, (self.n() * lay.nx) as f64);
+        let const_term = self.y.iter().map(|v| v * v).sum::<f64>() / (2.0 * nf);
+        let bnorm = 1.0 + b.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+        let cnorm = 1.0 + c.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+
+        // Start (CVXOPT): (P + I) x + Aᵀy = −c, Ax = b with H⁻¹ = I on the cone, N on ŷ; s = x_K, z = −x_K, shifted.
+        let hi0 = Hinv {
+            lp: vec![1.0; cone.lp],
+            soc: cone
+                .soc
+                .iter()
+                .map(|&(_, d)| {
+                    let mut e = vec![0.0; d * d];
+                    (0..d).for_each(|i| e[i * d + i] = 1.0);
+                    e
+                })
+                .collect(),
+            yhat: nf,
+        };
+        let neg_c: Vec<f64> = c.iter().map(|v| -v).collect();
+        let nrm0 = Normal::new(self, &lay, &st, &hi0, opts.threads)?;
+        let (x0, y0) = self.newton_solve(&lay, &nrm0, &hi0, &neg_c, &b, par, true);
+        let mut s = State {
+            x: x0,
+            y: y0,
+            z: vec![0.0; nk],
+        };
+        for i in 0..nk {
+            s.z[i] = -s.x[i];
+        }
+        let e = cone.identity();
+        for v in [&mut s.x[..nk], &mut s.z[..]] {
+            let a = -cone.min_eig(v);
+            if a >= -1e-8 {
+                for i in 0..nk {
+                    v[i] += (1.0 + a) * e[i];
+                }
+            }
+        }
+
+        let trace = std::env::var_os("NFF_SOCP_TRACE").is_some();
+        let mut termination = Termination::MaxIterations;
+        let mut iterations = 0;
+        let mut best_res = f64::INFINITY;
+        let mut no_progress = 0;
+        let mut gap = f64::INFINITY;
+        for it in 0..opts.max_newton {
+            iterations = it;
+            // Residuals.
+            let ax = lay.apply_a(self, &s.x, par);
+            let rp: Vec<f64> = ax.iter().zip(&b).map(|(a, b)| a - b).collect();
+            let aty = lay.apply_at(self, &s.y, par);
+            let mut rd: Vec<f64> = (0..lay.nx).map(|i| c[i] + aty[i]).collect();
+            for i in 0..nk {
+                rd[i] -= s.z[i];
+            }
+            for i in lay.yhat..lay.nx {
+                rd[i] += s.x[i] / nf;
+            }
+            let sz = dot(&s.x[..nk], &s.z);
+            let quad = s.x[lay.yhat..].iter().map(|v| v * v).sum::<f64>() / (2.0 * nf);
+            let pobj = quad + dot(&c, &s.x) + const_term;
+            let pres = inf_norm(&rp) / bnorm;
+            let dres = inf_norm(&rd) / cnorm;
+            gap = sz / pobj.abs().max(1.0);
+            if !(pobj.is_finite() && pres.is_finite() && dres.is_finite() && sz.is_finite()) {
+                termination = Termination::NonFinite;
+                break;
+            }
+            if pres <= opts.tol_gap && dres <= opts.tol_gap && gap <= opts.tol_gap {
+                termination = Termination::Converged;
+                break;
+            }
+            if trace {
+                eprintln!("socp {it:3}: pobj {pobj:.12e} pres {pres:.1e} dres {dres:.1e} gap {gap:.1e}");
+            }
+            let res = pres.max(dres).max(gap);
+            if res < 0.5 * best_res {
+                best_res = res;
+                no_progress = 0;
+            } else {
+                no_progress += 1;
+                if no_progress >= 8 && res < 1e-6 {
+                    termination = Termination::Stalled;
+                    break;
+                }
+            }
+            let mu = sz / cone.degree();
+            // Scaling and the normal matrix.
+            let sc = cone.scaling(&s.x[..nk], &s.z);
+            let hi = self.hinv(&lay, &sc, nf);
+            let nrm = Normal::new(self, &lay, &st, &hi, opts.threads)?;
+            let lam = cone.apply_w(&sc, &s.z, false);
+            let lamlam = cone.circ(&lam, &lam);
+            // Affine direction: ξ = −λ∘λ.
+            let xi_a: Vec<f64> = lamlam.iter().map(|v| -v).collect();
+            let (dxa, dya, dza) = self.direction(&lay, &nrm, &hi, &sc, &lam, &xi_a, &rd, &rp, par);
+            let _ = dya;
+            let alpha_a = cone
+                .max_step(&s.x[..nk], &dxa[..nk], 1.0)
+                .min(cone.max_step(&s.z, &dza, 1.0));
+            let sigma = (1.0 - alpha_a).powi(3);
+            // Combined direction.
+            let wdx = cone.apply_w(&sc, &dxa[..nk], true);
+            let wdz = cone.apply_w(&sc, &dza, false);
+            let corr = cone.circ(&wdx, &wdz);
+            let xi: Vec<f64> = (0..nk)
+                .map(|i| sigma * mu * e[i] - lamlam[i] - corr[i])
+                .collect();
+            let (dx, dy, dz) = self.direction(&lay, &nrm, &hi, &sc, &lam, &xi, &rd, &rp, par);
+            let amax = cone
+                .max_step(&s.x[..nk], &dx[..nk], f64::INFINITY)
+                .min(cone.max_step(&s.z, &dz, f64::INFINITY));
+            let alpha = (STEP_FRACTION * amax).min(1.0);
+            if trace {
+                eprintln!("      alpha_a {alpha_a:.3e} sigma {sigma:.2e} alpha {alpha:.3e} mu {mu:.2e}");
+            }
+            if !(alpha.is_finite() && alpha > MIN_STEP) {
+                termination = Termination::Stalled;
+                break;
+            }
+            for (v, d) in s.x.iter_mut().zip(&dx) {
+                *v += alpha * d;
+            }
+            for (v, d) in s.y.iter_mut().zip(&dy) {
+                *v += alpha * d;
+            }
+            for (v, d) in s.z.iter_mut().zip(&dz) {
+                *v += alpha * d;
+            }
+        }
+        let solve_seconds = t0.elapsed().as_secs_f64();
+        Ok(self.socp_outcome(&lay, &s, iterations, solve_seconds, gap, termination))
+    }
+
+    /// $H^{-1}$ for the scaling `sc`.
+    fn hinv(&self, lay: &Layout, sc: &Scaling, nf: f64) -> Hinv {
+        let cone = &lay.cone;
+        Hinv {
+            lp: sc.lp.iter().map(|w| w * w).collect(),
+            soc: (0..cone.soc.len()).map(|ci| cone.w2_block(sc, ci)).collect(),
+            yhat: nf,
+        }
+    }
+
+    /// Solve $H\Delta x + A^\top\Delta y = r_1$, $A\Delta x = r_2$ (with `neg_r2`: $A\Delta x = -r_2$... see callers) by the normal
+    /// equations and [`REFINE`] refinement steps: $M\Delta y = AH^{-1}r_1 - r_2$, $\Delta x = H^{-1}(r_1 - A^\top\Delta y)$.
+    #[allow(clippy::too_many_arguments)]
+    fn newton_solve(
+        &self,
+        lay: &Layout,
+        nrm: &Normal,
+        hi: &Hinv,
+        r1: &[f64],
+        r2: &[f64],
+        par: faer::Par,
+        _start: bool,
+    ) -> (Vec<f64>, Vec<f64>) {
+        let hr1 = hi.apply(lay, r1);
+        let ahr1 = lay.apply_a(self, &hr1, par);
+        let rhs: Vec<f64> = ahr1.iter().zip(r2).map(|(a, b)| a - b).collect();
+        let mut dy = nrm.solve(lay, &rhs);
+        for _ in 0..REFINE {
+            let aty = lay.apply_at(self, &dy, par);
+            let md = lay.apply_a(self, &hi.apply(lay, &aty), par);
+            let res: Vec<f64> = rhs.iter().zip(&md).map(|(a, b)| a - b).collect();
+            let cor = nrm.solve(lay, &res);
+            for (a, b) in dy.iter_mut().zip(&cor) {
+                *a += b;
+            }
+        }
+        let aty = lay.apply_at(self, &dy, par);
+        let t: Vec<f64> = r1.iter().zip(&aty).map(|(a, b)| a - b).collect();
+        (hi.apply(lay, &t), dy)
+    }
+
+    /// The Newton direction for the complementarity target `xi` (module docs).
+    #[allow(clippy::too_many_arguments)]
+    fn direction(
+        &self,
+        lay: &Layout,
+        nrm: &Normal,
+        hi: &Hinv,
+        sc: &Scaling,
+        lam: &[f64],
+        xi: &[f64],
+        rd: &[f64],
+        rp: &[f64],
+        par: faer::Par,
+    ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let cone = &lay.cone;
+        let nk = cone.len;
+        let q = cone.inv_circ(lam, xi);
+        let wq = cone.apply_w(sc, &q, true);
+        let mut r1: Vec<f64> = rd.iter().map(|v| -v).collect();
+        for i in 0..nk {
+            r1[i] += wq[i];
+        }
+        let neg_rp: Vec<f64> = rp.iter().map(|v| -v).collect();
+        let (dx, dy) = self.newton_solve(lay, nrm, hi, &r1, &neg_rp, par, false);
+        // Δz from the dual equation, Δz = r_d + A^⊤Δy on the cone (P vanishes there), so the dual
+        // residual falls by exactly (1 − α); the complementarity equation Δz = W⁻¹q − W⁻²Δx_K holds
+        // to the accuracy of the solve (forming W⁻²Δx_K instead costs cond(W)² in rounding).
+        let aty = lay.apply_at(self, &dy, par);
+        let dz: Vec<f64> = (0..nk).map(|i| rd[i] + aty[i]).collect();
+        (dx, dy, dz)
+    }
+
+    /// The mass point and the multipliers of the final iterate, in the conventions of [`ConicOutcome`].
+    fn socp_outcome(
+        &self,
+        lay: &Layout,
+        s: &State,
+        iterations: usize,
+        solve_seconds: f64,
+        gap: f64,
+        termination: Termination,
+    ) -> ConicOutcome {
+        let n = lay.n;
+        let depth = lay.depth;
+        let last = depth - 1;
+        let x = &s.x;
+        let y = &s.y;
+        let p = (0..depth)
+            .map(|l| (0..lay.sz[l]).map(|j| lay.mass_of(x, l, j).max(0.0)).collect())
+            .collect();
+        let u = (0..last)
+            .map(|w| {
+                let nw = lay.sz[w];
+                Mat::from_fn(nw, lay.sz[w + 1], |j, k| {
+                    x[lay.up[w] + j + k * nw] - x[lay.um[w] + j + k * nw]
+                })
+            })
+            .collect();
+        let v = (0..lay.sz[last]).map(|j| x[lay.vp + j] - x[lay.vm + j]).collect();
+        let mu = (0..last)
+            .map(|w| Mat::from_fn(n, lay.sz[w + 1], |i, k| y[lay.blk[w] + k * (n + 1) + i]))
+            .collect();
+        let c = (0..depth).map(|l| y[lay.mass + l]).collect();
+        let r = (0..n).map(|i| -y[lay.out + i]).collect();
+        // α's from the sum rows: the row w − γ·sum is γ times Clarabel's S − sum, so its dual is γ·y.
+        let al = |dual: f64, lam: f64| (-dual).max(0.0) / lam;
+        let mut a_in: Vec<Vec<f64>> = lay.sz.iter().map(|&nl| vec![0.0; nl]).collect();
+        let mut a_out: Vec<Vec<f64>> = lay.sz.iter().map(|&nl| vec![0.0; nl]).collect();
+        for w in 0..last {
+            let (g, lam) = (lay.gamma[w], self.cfg.lambda_w[w]);
+            for k in 0..lay.sz[w + 1] {
+                a_in[w + 1][k] = al(g * y[lay.blk[w] + k * (n + 1) + n], lam);
+            }
+            for j in 0..lay.sz[w] {
+                a_out[w][j] = al(g * y[lay.t[w] + j], lam);
+            }
+        }
+        let a_v = (0..lay.sz[last])
+            .map(|j| al(lay.gamma_v * y[lay.t[last] + j], self.cfg.lambda_v))
+            .collect();
+        ConicOutcome {
+            mass: Mass { p, u, v },
+            mu,
+            c,
+            r,
+            alphas: Some((a_in, a_out, a_v)),
+            iterations,
+            solve_seconds,
+            gap,
+            status: clarabel::solver::SolverStatus::Unsolved,
+            termination,
+        }
+    }
+}
+
+fn inf_norm(v: &[f64]) -> f64 {
+    v.iter().fold(0.0, |a, x| a.max(x.abs()))
+}
+
+#[cfg(test)]
+mod tests;
