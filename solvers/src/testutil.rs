@@ -65,6 +65,22 @@ pub(crate) fn trained_group_net(
     data_seed: u64,
     net_seed: u64,
 ) -> (Problem, Network, f64) {
+    trained_group_net_d(n, 1, depth, m, q, logistic, data_seed, net_seed)
+}
+
+/// [`trained_group_net`] on `d`-dimensional sine data (with $d = 1$ the first-layer features $h(X\mathbf a)$
+/// have singular values down to $10^{-12}$, and depth-3 programs on them are ill-posed in floating point).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn trained_group_net_d(
+    n: usize,
+    d: usize,
+    depth: usize,
+    m: usize,
+    q: f64,
+    logistic: bool,
+    data_seed: u64,
+    net_seed: u64,
+) -> (Problem, Network, f64) {
     use nff_core::{Activation, Arch, Loss, Regularizer, Shape};
     let loss = if logistic {
         Loss::Logistic
@@ -72,7 +88,7 @@ pub(crate) fn trained_group_net(
         Loss::Squared
     };
     let problem = Problem::new(
-        sine_data(n, 1, data_seed, logistic),
+        sine_data(n, d, data_seed, logistic),
         Activation::Tanh,
         loss,
         Regularizer::GroupL1q { lambda: 0.02, q },
@@ -83,7 +99,7 @@ pub(crate) fn trained_group_net(
     } else {
         Arch::Dnn
     };
-    let mut net = random_net(Shape::new(arch, 2, m, depth).unwrap(), 1.0, net_seed);
+    let mut net = random_net(Shape::new(arch, d + 1, m, depth).unwrap(), 1.0, net_seed);
     let j = train(&problem, &mut net, 0.05, 300);
     (problem, net, j)
 }

@@ -7,7 +7,7 @@
 //! - `--problem deep` (§4.2–4.4): the candidates are the particles of a trained DNN state (`--init
 //!   STATE.npz`) plus `--fresh K` samples per layer; group-norm strengths `--lambda`, `--q`. Or the
 //!   program stored in a file (`--program FILE.npz`: a `solution.npz` or an `--export-program` file).
-//!   `--solver ipm|alm|structured|clarabel`, `--tol-gap`; `--export-program FILE.npz` writes the program without solving.
+//!   `--solver auto|socp|clarabel|ipm|alm|structured`, `--tol-gap`; `--export-program FILE.npz` writes the program without solving.
 //!
 //! Writes `summary.json` (objective, certified gap, residuals, iterations, time) and `solution.npz`;
 //! the deep problem also writes the mapped network as `state.npz`. The deep file formats are in
@@ -267,8 +267,9 @@ fn deep_method(name: &str) -> Result<DeepMethod> {
         "structured" => DeepMethod::StructuredBarrier,
         "clarabel" => DeepMethod::Clarabel,
         "socp" => DeepMethod::SecondOrderCone,
+        "auto" => DeepMethod::Auto,
         other => {
-            bail!("unknown --solver '{other}': expected one of ipm, alm, structured, clarabel")
+            bail!("unknown --solver '{other}': expected one of auto, socp, clarabel, ipm, alm, structured")
         }
     })
 }
@@ -296,7 +297,7 @@ fn deep(
         args.solver.clone(),
         cfg,
         "solver",
-        "clarabel".to_string(),
+        "auto".to_string(),
     )?)?;
     let defaults = DeepOptions::default();
     let options = DeepOptions {

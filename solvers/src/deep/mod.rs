@@ -127,6 +127,10 @@ pub struct DeepMultipliers {
     pub r: Vec<f64>,
 }
 
+/// The certified relative gap below which [`DeepMethod::Auto`] accepts the second-order-cone result
+/// without also running Clarabel (issue 12's target for every solve).
+pub const AUTO_CERTIFIED: f64 = 1e-8;
+
 /// The algorithm of [`DeepProgram::solve`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -147,12 +151,17 @@ pub enum DeepMethod {
     /// it typically stalls at moderate accuracy; kept for larger candidate sets and as a cross-check.
     AugmentedLagrangian,
     /// The conic form of math.md §7 (power, exponential and nonnegative cones) solved by Clarabel
-    /// (`conic`), **the default**: of the methods here it is the one that certifies — relative gaps of
+    /// (`conic`): the general engine here (every q, the entropy, the logistic loss), and the one that certifies — relative gaps of
     /// 4e-11 to 4e-9 on the small programs of the tests, 1.4e-9 (C16) and 6.5e-10 (C23) in `nff verify
     /// --quick`, 2.6e-9 at 25 candidates per layer (N = 16, depth 3); at 100+ candidates per layer on
     /// ill-conditioned features it ends `AlmostSolved` (reported as `Stalled`) with primal residuals ~1e-6.
     /// Cold start only (Clarabel has no warm start).
     Clarabel,
+    /// **The default**: [`DeepMethod::SecondOrderCone`] where it applies ($q = 2$, no entropy, the squared loss,
+    /// positive strengths), [`DeepMethod::Clarabel`] otherwise; and when the second-order-cone solve does not
+    /// certify a relative gap of [`AUTO_CERTIFIED`], Clarabel as well, keeping the result with the smaller
+    /// certified gap. [`DeepSolution::method`] names the engine whose result is returned.
+    Auto,
     /// nff's own primal–dual interior-point method on the second-order-cone form (`socp`): NT scaling,
     /// Mehrotra predictor–corrector, normal equations eliminated column block by column block onto a
     /// dense Schur complement on $\sum_\ell n_\ell + L + N$ globals. For $q = 2$, no entropy, the squared loss.
@@ -193,7 +202,7 @@ pub struct DeepOptions {
 impl Default for DeepOptions {
     fn default() -> Self {
         Self {
-            method: DeepMethod::Clarabel,
+            method: DeepMethod::Auto,
             tol_primal: 1e-10,
             tol_dual: 1e-9,
             tol_gap: 1e-10,

@@ -14,6 +14,34 @@ impl DeepProgram {
         start: Option<&DeepPoint>,
         multipliers: Option<&DeepMultipliers>,
     ) -> Result<DeepSolution> {
+        if opts.method != DeepMethod::Auto {
+            return self.solve_with(opts, start, multipliers);
+        }
+        let with = |method| DeepOptions { method, ..*opts };
+        if socp::not_applicable(self).is_some() {
+            return self.solve_with(&with(DeepMethod::Clarabel), start, multipliers);
+        }
+        let t0 = Instant::now();
+        let so = self.solve_with(&with(DeepMethod::SecondOrderCone), start, multipliers)?;
+        if so.relative_gap.is_finite() && so.relative_gap <= AUTO_CERTIFIED {
+            return Ok(so);
+        }
+        let cl = self.solve_with(&with(DeepMethod::Clarabel), start, multipliers);
+        let mut best = match cl {
+            Ok(cl) if cl.relative_gap.is_finite() && !(cl.relative_gap >= so.relative_gap) => cl,
+            _ => so,
+        };
+        best.seconds = t0.elapsed().as_secs_f64();
+        Ok(best)
+    }
+
+    /// [`DeepProgram::solve`] with one engine (not [`DeepMethod::Auto`]).
+    fn solve_with(
+        &self,
+        opts: &DeepOptions,
+        start: Option<&DeepPoint>,
+        multipliers: Option<&DeepMultipliers>,
+    ) -> Result<DeepSolution> {
         for (name, v) in [
             ("tol_primal", opts.tol_primal),
             ("tol_dual", opts.tol_dual),
@@ -91,6 +119,7 @@ impl DeepProgram {
                 (out.mass, out.mu, out.c, stats)
             }
             DeepMethod::AugmentedLagrangian => self.solve_al(opts, &mass0, mu, c),
+            DeepMethod::Auto => unreachable!("DeepProgram::solve resolves Auto"),
             DeepMethod::Clarabel | DeepMethod::SecondOrderCone => {
                 let out = if opts.method == DeepMethod::Clarabel {
                     self.solve_clarabel(opts)?

@@ -195,7 +195,11 @@ fn soc_step(x: &[f64], d: &[f64]) -> f64 {
     let disc = b * b - a * c;
     if a.abs() <= 1e-300 {
         // Linear: c + 2bα = 0.
-        return if b < 0.0 { -c / (2.0 * b) } else { f64::INFINITY };
+        return if b < 0.0 {
+            -c / (2.0 * b)
+        } else {
+            f64::INFINITY
+        };
     }
     if disc < 0.0 {
         return f64::INFINITY;

@@ -94,7 +94,12 @@ impl Layout {
         let mass = rows(depth);
         let out = rows(n);
         let ny = rows(0);
-        let gamma = prog.cfg.lambda_w.iter().map(|&l| (2.0 * l).sqrt()).collect();
+        let gamma = prog
+            .cfg
+            .lambda_w
+            .iter()
+            .map(|&l| (2.0 * l).sqrt())
+            .collect();
         Self {
             n,
             sz,
@@ -124,15 +129,6 @@ impl Layout {
         self.cone_off[l] + j * self.cone_dim[l]
     }
 
-    /// $\gamma$ of the second cone coordinate $w^{(2)}$ of layer $\ell$.
-    pub fn gamma2(&self, l: usize) -> f64 {
-        if l + 1 < self.depth {
-            self.gamma[l]
-        } else {
-            self.gamma_v
-        }
-    }
-
     /// $p_{\ell,j}$ of $x$.
     pub fn mass_of(&self, x: &[f64], l: usize, j: usize) -> f64 {
         let o = self.cone_at(l, j);
@@ -140,7 +136,11 @@ impl Layout {
     }
 
     fn umat<'a>(&self, x: &'a [f64], off: usize, w: usize) -> MatRef<'a, f64> {
-        MatRef::from_column_major_slice(&x[off..off + self.sz[w] * self.sz[w + 1]], self.sz[w], self.sz[w + 1])
+        MatRef::from_column_major_slice(
+            &x[off..off + self.sz[w] * self.sz[w + 1]],
+            self.sz[w],
+            self.sz[w + 1],
+        )
     }
 
     /// $Ax$.
@@ -154,7 +154,14 @@ impl Layout {
             let um = self.umat(x, self.um[w], w);
             let d = Mat::from_fn(nw, nk, |j, k| up[(j, k)] - um[(j, k)]);
             let mut hd = Mat::<f64>::zeros(n, nk);
-            matmul(hd.as_mut(), Accum::Replace, prog.h[w].as_ref(), d.as_ref(), 1.0, par);
+            matmul(
+                hd.as_mut(),
+                Accum::Replace,
+                prog.h[w].as_ref(),
+                d.as_ref(),
+                1.0,
+                par,
+            );
             let z = &prog.cand.z[w + 1];
             let g = self.gamma[w];
             let mut rowsum = vec![0.0; nw];
@@ -201,12 +208,21 @@ impl Layout {
         let last = self.depth - 1;
         let mut x = vec![0.0; self.nx];
         // p-coefficient of each candidate, accumulated, then spread onto (u0, u1).
-        let mut pc: Vec<Vec<f64>> = (0..self.depth).map(|l| vec![y[self.mass + l]; self.sz[l]]).collect();
+        let mut pc: Vec<Vec<f64>> = (0..self.depth)
+            .map(|l| vec![y[self.mass + l]; self.sz[l]])
+            .collect();
         for w in 0..last {
             let (nw, nk) = (self.sz[w], self.sz[w + 1]);
             let ycons = Mat::from_fn(n, nk, |i, k| y[self.blk[w] + k * (n + 1) + i]);
             let mut hty = Mat::<f64>::zeros(nw, nk);
-            matmul(hty.as_mut(), Accum::Replace, prog.h[w].as_ref().transpose(), ycons.as_ref(), 1.0, par);
+            matmul(
+                hty.as_mut(),
+                Accum::Replace,
+                prog.h[w].as_ref().transpose(),
+                ycons.as_ref(),
+                1.0,
+                par,
+            );
             let g = self.gamma[w];
             let z = &prog.cand.z[w + 1];
             for k in 0..nk {

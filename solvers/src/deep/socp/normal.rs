@@ -13,8 +13,8 @@
 //! its big part $\sum_kG^\top G$ restricted to the $T_w$ columns is one product of the stacked $G$'s ($n_w\times n_{w+1}(N+1)$ by its
 //! transpose, $O(N n_w^2n_{w+1})$ flops at GEMM speed). $S$ is factored by a dense Cholesky. Nothing of the size of
 //! $\hat U$ is ever factored.
-use super::layout::{Layout, SQRT_HALF};
 use super::super::DeepProgram;
+use super::layout::{Layout, SQRT_HALF};
 use crate::error::{Result, SolverError};
 use crate::linalg::{par_for, SmallChol, SpdFactor};
 use faer::linalg::matmul::matmul;
@@ -28,7 +28,8 @@ pub(crate) struct Hinv {
 }
 
 impl Hinv {
-    /// $H^{-1}v$.
+    /// $H^{-1}v$ with the formed blocks (the solver applies $W^2$ as two products instead; the tests use this).
+    #[cfg(test)]
     pub fn apply(&self, lay: &Layout, v: &[f64]) -> Vec<f64> {
         let mut out = vec![0.0; v.len()];
         for i in 0..self.lp.len() {
@@ -156,8 +157,12 @@ impl Normal {
             let h = &prog.h[last];
             let nl = lay.sz[last];
             let gv = lay.gamma_v;
-            let sig: Vec<f64> = (0..nl).map(|j| hi.lp[lay.vp + j] + hi.lp[lay.vm + j]).collect();
-            let del: Vec<f64> = (0..nl).map(|j| hi.lp[lay.vp + j] - hi.lp[lay.vm + j]).collect();
+            let sig: Vec<f64> = (0..nl)
+                .map(|j| hi.lp[lay.vp + j] + hi.lp[lay.vm + j])
+                .collect();
+            let del: Vec<f64> = (0..nl)
+                .map(|j| hi.lp[lay.vp + j] - hi.lp[lay.vm + j])
+                .collect();
             for j in 0..nl {
                 s[(gt(last, j), gt(last, j))] += gv * gv * sig[j];
                 for i in 0..n {
@@ -193,9 +198,23 @@ impl Normal {
             });
             // Packed H diag(σ_k) Hᵀ for every k, and H δ.
             let mut hsh = Mat::<f64>::zeros(n * m / 2, nk);
-            matmul(hsh.as_mut(), Accum::Replace, st.kr[w].as_ref(), sig.as_ref(), 1.0, par);
+            matmul(
+                hsh.as_mut(),
+                Accum::Replace,
+                st.kr[w].as_ref(),
+                sig.as_ref(),
+                1.0,
+                par,
+            );
             let mut hd = Mat::<f64>::zeros(n, nk);
-            matmul(hd.as_mut(), Accum::Replace, h.as_ref(), del.as_ref(), 1.0, par);
+            matmul(
+                hd.as_mut(),
+                Accum::Replace,
+                h.as_ref(),
+                del.as_ref(),
+                1.0,
+                par,
+            );
             for j in 0..nw {
                 let rs: f64 = (0..nk).map(|k| sig[(j, k)]).sum();
                 s[(gt(w, j), gt(w, j))] += g * g * rs;
