@@ -194,7 +194,8 @@ fn deep_solution_maps_to_a_network_numpy_reproduces() {
         assert!(sm[key].is_number(), "{key} missing or not a number: {sm}");
     }
     assert!(sm["termination"].is_string(), "{sm}");
-    assert_eq!(sm["method"], "clarabel");
+    // The default engine (auto) on this q = 2 squared-loss program is nff's own second-order-cone method.
+    assert_eq!(sm["method"], "second-order-cone");
     assert_eq!(
         sm["iterations"].as_u64(),
         sm["iterations_split"]["inner"].as_u64()
@@ -362,7 +363,7 @@ fn program_files_round_trip_exactly() {
             "--program",
             s(source),
             "--solver",
-            "clarabel",
+            "auto",
             "--threads",
             "1",
             "--quiet",

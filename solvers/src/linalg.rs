@@ -85,6 +85,25 @@ impl SmallChol {
             w[i] = s / self.l[i * m + i];
         }
     }
+    /// [`SmallChol::forward`] on every column of the row-major $m\times c$ array `w` at once (the same
+    /// operations in the same order per column, so the same bits; the inner loop runs along rows).
+    pub(crate) fn forward_many(&self, w: &mut [f64], c: usize) {
+        let m = self.m;
+        debug_assert_eq!(w.len(), m * c);
+        for i in 0..m {
+            let (done, rest) = w.split_at_mut(i * c);
+            let row = &mut rest[..c];
+            let di = self.d[i];
+            row.iter_mut().for_each(|v| *v *= di);
+            for k in 0..i {
+                let lik = self.l[i * m + k];
+                let rk = &done[k * c..(k + 1) * c];
+                row.iter_mut().zip(rk).for_each(|(v, r)| *v -= lik * r);
+            }
+            let lii = self.l[i * m + i];
+            row.iter_mut().for_each(|v| *v /= lii);
+        }
+    }
     /// $w \leftarrow DL^{-\top}w$ (backward substitution).
     pub(crate) fn backward(&self, w: &mut [f64]) {
         let m = self.m;

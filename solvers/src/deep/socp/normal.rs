@@ -223,7 +223,7 @@ impl Normal {
             let mut bl = Vec::with_capacity(nk);
             let ci0 = cone_index(w + 1, 0);
             let mut bmat = vec![0.0; m * m];
-            let mut col = vec![0.0; m];
+            let mut blk = vec![0.0; m * nw];
             for k in 0..nk {
                 let kc = couplings(&hi.soc[ci0 + k], lay.cone_dim[w + 1]);
                 let mut r = 0;
@@ -247,14 +247,21 @@ impl Normal {
                     )
                 })?;
                 ridge = ridge.max(ch.ridge);
-                for j in 0..nw {
-                    for a in 0..n {
-                        col[a] = -g * del[(j, k)] * h[(a, j)];
+                // G's rows of this column: L⁻¹D [−γ H diag(δ_k); γ² σ_kᵀ], all nw columns at once.
+                for a in 0..n {
+                    for j in 0..nw {
+                        blk[a * nw + j] = -g * del[(j, k)] * h[(a, j)];
                     }
-                    col[n] = g * g * sig[(j, k)];
-                    ch.forward(&mut col);
+                }
+                for j in 0..nw {
+                    blk[n * nw + j] = g * g * sig[(j, k)];
+                }
+                ch.forward_many(&mut blk, nw);
+                for j in 0..nw {
+                    let dst = &mut ga.col_mut(j).try_as_col_major_mut().unwrap().as_slice_mut()
+                        [k * m..(k + 1) * m];
                     for a in 0..m {
-                        ga[(k * m + a, j)] = col[a];
+                        dst[a] = blk[a * nw + j];
                     }
                 }
                 let mut g_t: Vec<f64> = (0..n).map(|a| -kc.p2 * z[(a, k)]).collect();
