@@ -77,10 +77,13 @@ fn couplings(k: &[f64], d: usize) -> Kc {
     }
 }
 
+/// One column block's factor with its $g_T$ and $g_m$.
+type ColumnBlock = (SmallChol, Vec<f64>, Vec<f64>);
+
 /// The factored normal matrix.
 pub(crate) struct Normal {
     /// Per weight layer and column: the block factor, $g_T = L^{-1}D\,C_{:,T_{w+1,k}}$, $g_m = L^{-1}D\,C_{:,{\rm mass}}$.
-    blocks: Vec<Vec<(SmallChol, Vec<f64>, Vec<f64>)>>,
+    blocks: Vec<Vec<ColumnBlock>>,
     /// Per weight layer: the stacked $G$ on the $T_w$ columns, $n_{w+1}(N+1)\times n_w$.
     ga: Vec<Mat<f64>>,
     schur: SpdFactor,
