@@ -4,9 +4,9 @@
 //! The binary (`src/main.rs`) only parses arguments and calls [`cmd`]. To run a claim yourself:
 //!
 //! ```no_run
-//! use nff_cli::verify::{find, run_claim, ClaimCtx, Size};
+//! use nff_cli::verify::{find, run_claim, Size, VerifyConfig};
 //! let claim = find("C21").unwrap();
-//! let ctx = ClaimCtx { seed: 0, size: Size::Quick, par: faer::Par::Seq };
+//! let ctx = VerifyConfig { seed: 0, seeds: 5, size: Size::Quick, par: faer::Par::Seq };
 //! let (result, _figure) = run_claim(&claim, &ctx);
 //! assert!(result.passed);
 //! ```

@@ -12,7 +12,7 @@ use crate::common::{pick, CommonArgs, Ctx};
 use crate::output::OutputDir;
 use crate::shards;
 use crate::slurm::{Plan, SlurmArgs};
-use crate::verify::{registry, report, run_claim, Claim, ClaimCtx, ClaimResult, Size};
+use crate::verify::{registry, report, run_claim, Claim, ClaimResult, Size, VerifyConfig};
 use anyhow::{bail, Result};
 use clap::Args;
 use nff_flow::Shard;
@@ -29,6 +29,10 @@ pub struct VerifyArgs {
     /// Comma-separated claim ids to run (e.g. C4,C5); default all.
     #[arg(long, value_delimiter = ',')]
     pub only: Option<Vec<String>>,
+    /// Number of seed pairs every claim runs on (math.md §6.1; default 5 with --quick, 10 without). The
+    /// base of the set is --seed.
+    #[arg(long)]
+    pub seeds: Option<usize>,
     /// List the claims and exit.
     #[arg(long)]
     pub list: bool,
@@ -58,6 +62,8 @@ struct RunConfig {
     version: String,
     /// The base seed.
     seed: u64,
+    /// The number of seed pairs.
+    seeds: usize,
     /// Quick or full.
     size: Size,
     /// `--only` as given (upper-cased), or none for all claims.
@@ -110,10 +116,11 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
         if args.quick
             || args.only.is_some()
             || args.common.seed.is_some()
+            || args.seeds.is_some()
             || args.shard.is_some()
             || args.slurm.sbatch.is_some()
         {
-            bail!("--merge takes its configuration from the shards: expected no --quick, --only, --seed, --shard or --sbatch with it");
+            bail!("--merge takes its configuration from the shards: expected no --quick, --only, --seed, --seeds, --shard or --sbatch with it");
         }
         return merge(dirs, &ctx, &out_path, args);
     }
@@ -144,9 +151,17 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
             out
         }
     };
+    let seeds: usize = match args.seeds {
+        Some(k) => k,
+        None => crate::common::cfg_get(&cfg, "seeds")?.unwrap_or(VerifyConfig::default_seeds(size)),
+    };
+    if !(1..=1000).contains(&seeds) {
+        bail!("--seeds: expected a number of seed pairs in 1..=1000, found {seeds}");
+    }
     let config = RunConfig {
         version: env!("CARGO_PKG_VERSION").into(),
         seed: ctx.seed,
+        seeds,
         size,
         only,
         claims: selected.iter().map(|c| c.info.id.to_string()).collect(),
@@ -176,8 +191,9 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
         .map(|(_, c)| *c)
         .collect();
     let out = OutputDir::create(&out_path)?;
-    let cctx = ClaimCtx {
+    let vcfg = VerifyConfig {
         seed: ctx.seed,
+        seeds,
         size,
         par: ctx.par,
     };
@@ -188,7 +204,7 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
     for claim in mine {
         bar.set_prefix(claim.info.id);
         let t0 = Instant::now();
-        let (result, figure) = run_claim(claim, &cctx);
+        let (result, figure) = run_claim(claim, &vcfg);
         let seconds = t0.elapsed().as_secs_f64();
         let info = claim.info;
         if let Some((name, svg)) = figure {
@@ -198,10 +214,12 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
         if !args.common.quiet {
             bar.suspend(|| {
                 eprintln!(
-                    "{:>4} {:<4} {:<48} value {:>11.4e}  threshold {:>10.3e}  ({:.1} s)",
+                    "{:>4} {:<4} {:<48} seeds {:>2}/{:<2} value {:>11.4e}  threshold {:>10.3e}  ({:.1} s)",
                     result.id,
                     if result.passed { "pass" } else { "FAIL" },
                     result.title,
+                    result.seeds_passed,
+                    result.seeds_applicable,
                     result.value,
                     result.threshold,
                     seconds
@@ -268,10 +286,11 @@ fn write_outputs(
 ) -> Result<()> {
     let quick = config.size == Size::Quick;
     let header = format!(
-        "nff {} · size {} · seed {}",
+        "nff {} · size {} · base seed {} · {} seed pairs",
         config.version,
         if quick { "quick" } else { "full" },
         config.seed,
+        config.seeds,
     );
     if write_figures {
         for (name, svg) in figures {

@@ -20,7 +20,7 @@ pub fn claim() -> Claim {
 
 fn run(ctx: &ClaimCtx) -> Result<Outcome> {
     let n = 12;
-    let data = sine(n, 3, ctx.seed)?;
+    let data = sine(n, 3, ctx.data_seed)?;
     let widths: Vec<usize> = ctx.size.pick(
         vec![48, 96, 192, 384],
         vec![48, 96, 192, 384, 768, 1536, 3072],
@@ -29,8 +29,13 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
     let mut mean_w = Vec::new();
     for &m in &widths {
         let shape = Shape::new(Arch::Dnn, data.d(), m, 3)?;
-        let (fnet, report) =
-            init_feature_net(shape, &data, Activation::Tanh, &Init::min_norm(), ctx.seed)?;
+        let (fnet, report) = init_feature_net(
+            shape,
+            &data,
+            Activation::Tanh,
+            &Init::min_norm(),
+            ctx.init_seed,
+        )?;
         let res = fnet.consistency_residual(Activation::Tanh);
         residuals.push(res.iter().copied().fold(0.0, f64::max));
         let mut acc = 0.0;

@@ -22,7 +22,7 @@ pub fn claim() -> Claim {
 }
 
 fn run(ctx: &ClaimCtx) -> Result<Outcome> {
-    let data = sine(10, 3, ctx.seed)?;
+    let data = sine(10, 3, ctx.data_seed)?;
     let widths: Vec<usize> = ctx.size.pick(
         vec![64, 256, 1024, 4096],
         vec![64, 128, 256, 512, 1024, 2048, 4096, 8192],
@@ -45,7 +45,7 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
                 &data,
                 Activation::Tanh,
                 &Init::iid(),
-                ctx.seed * 1000 + s,
+                ctx.init_seed * 1000 + s,
             )?;
             let mut ws = Workspace::new(shape, data.n());
             problem.forward_into(&net, &mut ws, ctx.par);

@@ -29,7 +29,7 @@ pub fn claim() -> Claim {
 use super::flow_support::METHODS;
 
 fn run(ctx: &ClaimCtx) -> Result<Outcome> {
-    let data = sine(10, 3, ctx.seed)?;
+    let data = sine(10, 3, ctx.data_seed)?;
     let problem = tanh_problem(&data)?;
     let m = ctx.size.pick(48, 192);
     let t_final = 1.0;
@@ -40,7 +40,7 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
     ];
     let nets = cases
         .iter()
-        .map(|(_, arch, init)| network(&data, *arch, m, 3, init, ctx.seed))
+        .map(|(_, arch, init)| network(&data, *arch, m, 3, init, ctx.init_seed))
         .collect::<Result<Vec<_>>>()?;
     // Every (case, method, step) run in parallel, each sequential inside; collected in job order.
     let jobs: Vec<(usize, usize, u32)> = (0..cases.len())

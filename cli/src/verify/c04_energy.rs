@@ -43,7 +43,7 @@ fn time_derivative(problem: &Problem, net: &Params, h: f64) -> Result<f64> {
 }
 
 fn run(ctx: &ClaimCtx) -> Result<Outcome> {
-    let data = sine(ctx.size.pick(10, 20), 3, ctx.seed)?;
+    let data = sine(ctx.size.pick(10, 20), 3, ctx.data_seed)?;
     let m = ctx.size.pick(32, 128);
     let gd_steps = ctx.size.pick(400, 2000);
     let eta = 0.02;
@@ -72,7 +72,7 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
         } else {
             Init::iid()
         };
-        let (mut net, _) = init_network(shape, &data, Activation::Tanh, &init, ctx.seed)?;
+        let (mut net, _) = init_network(shape, &data, Activation::Tanh, &init, ctx.init_seed)?;
         let mut ws = Workspace::new(shape, data.n());
         let mut vel = Params::zeros(shape);
         let mut traj = Vec::new();

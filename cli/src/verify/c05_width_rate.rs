@@ -35,7 +35,7 @@ const T_FINAL: f64 = 2.0;
 const DT: f64 = 0.25;
 
 fn run(ctx: &ClaimCtx) -> Result<Outcome> {
-    let data = sine(8, 3, ctx.seed)?;
+    let data = sine(8, 3, ctx.data_seed)?;
     let widths: Vec<usize> = ctx
         .size
         .pick(vec![32, 64, 128, 256], vec![32, 64, 128, 256, 512]);
@@ -50,7 +50,7 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
         t_final: T_FINAL,
         integrator: IntegratorSpec::Rk4 { dt: DT },
         widths: widths.clone(),
-        seeds: (0..n_seeds).map(|s| ctx.seed * 1000 + s).collect(),
+        seeds: (0..n_seeds).map(|s| ctx.init_seed * 1000 + s).collect(),
         reference_width: big_m,
         init: SweepInit::default(),
         samples: Samples::Blocks,

@@ -80,7 +80,7 @@ fn job(
 }
 
 fn run(ctx: &ClaimCtx) -> Result<Outcome> {
-    let data = sine(8, 3, ctx.seed)?;
+    let data = sine(8, 3, ctx.data_seed)?;
     let problem = tanh_problem(&data)?;
     let widths: Vec<usize> = ctx
         .size
@@ -91,9 +91,9 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
     let jobs: Vec<(Scheme, usize, u64)> = schemes
         .iter()
         .flat_map(|&s| {
-            widths
-                .iter()
-                .flat_map(move |&m| (0..n_seeds as u64).map(move |k| (s, m, ctx.seed * 1000 + k)))
+            widths.iter().flat_map(move |&m| {
+                (0..n_seeds as u64).map(move |k| (s, m, ctx.init_seed * 1000 + k))
+            })
         })
         .collect();
     // Jobs in parallel, each sequential inside; collected in job order (thread-count independent).

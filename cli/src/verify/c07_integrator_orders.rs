@@ -50,7 +50,7 @@ fn scaled_distance(shape: Shape, a: &[f64], b: &[f64]) -> f64 {
 }
 
 fn run(ctx: &ClaimCtx) -> Result<Outcome> {
-    let data = sine(10, 3, ctx.seed)?;
+    let data = sine(10, 3, ctx.data_seed)?;
     let problem = tanh_problem(&data)?;
     let m = ctx.size.pick(48, 192);
     let t_final = 1.0;
@@ -61,7 +61,7 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
     ];
     let nets = cases
         .iter()
-        .map(|(_, arch, init)| network(&data, *arch, m, 3, init, ctx.seed))
+        .map(|(_, arch, init)| network(&data, *arch, m, 3, init, ctx.init_seed))
         .collect::<Result<Vec<_>>>()?;
     // Per case: the reference (rtol 1e-13), its check (rtol 1e-12), then every (method, step); all runs
     // in parallel, each sequential inside, collected in job order.

@@ -51,7 +51,7 @@ struct CaseResult {
 }
 
 fn run(ctx: &ClaimCtx) -> Result<Outcome> {
-    let data = sine_with_bias(10, 1, ctx.seed)?;
+    let data = sine_with_bias(10, 1, ctx.data_seed)?;
     // ±1 labels for the logistic case: the sign of sin(3x).
     let pm = Dataset::new(
         data.x.clone(),
@@ -91,7 +91,7 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
                 tau,
             },
         )?;
-        let mut r = rng(ctx.seed, &format!("C8/segments/{ci}"));
+        let mut r = rng(ctx.init_seed, &format!("C8/segments/{ci}"));
         let mut rep_excess = Vec::with_capacity(segments);
         let mut orig_excess = Vec::with_capacity(segments);
         let mut endpoint_gap: f64 = 0.0;
@@ -131,7 +131,7 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
         });
     }
     // The original variables are the network's: at a width-m network the program's objective is J.
-    let net_gap = network_tie(&data, ctx.seed)?;
+    let net_gap = network_tie(&data, ctx.init_seed)?;
 
     let tol = 1e-10;
     let max_rep = results

@@ -78,7 +78,7 @@ fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
 fn run(ctx: &ClaimCtx) -> Result<Outcome> {
     // (A) Random instances.
     let instances = ctx.size.pick(300, 3000);
-    let mut r = rng(ctx.seed, "C9/instances");
+    let mut r = rng(ctx.init_seed, "C9/instances");
     let (mut err_lbfgs, mut err_bisect): (f64, f64) = (0.0, 0.0);
     let (mut arg_lbfgs, mut arg_bisect): (f64, f64) = (0.0, 0.0);
     let mut pts_l = Vec::new();
@@ -127,7 +127,7 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
     }
 
     // (B) Program level: trained features + weight decay = squared-L1 linear model on ρ₀'s features.
-    let data = sine_with_bias(10, 1, ctx.seed)?;
+    let data = sine_with_bias(10, 1, ctx.data_seed)?;
     let per_axis = ctx.size.pick(15, 31);
     let theta = candidates::grid(2, per_axis, 4.0)?;
     let rho0 = candidates::gaussian_weights(&theta, 2.0);

@@ -58,7 +58,7 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
     let steps = ctx.size.pick(4000, 6000);
     let early_steps = 20;
     let results = par_map(runs, |i| -> Result<RunResult> {
-        let seed = ctx.seed.wrapping_mul(101).wrapping_add(i as u64);
+        let seed = ctx.init_seed.wrapping_mul(101).wrapping_add(i as u64);
         let net0 = iid_network(&pb, m, 1.0, 1.0, seed)?;
         let early = gd(&pb, &net0, eta, early_steps)?;
         let net = gd(&pb, &early, eta, steps - early_steps)?;

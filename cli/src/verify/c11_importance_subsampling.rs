@@ -62,13 +62,13 @@ fn mean_se(v: &[f64]) -> (f64, f64) {
 
 fn run(ctx: &ClaimCtx) -> Result<Outcome> {
     let n = 20;
-    let data = sine_with_bias(n, 1, ctx.seed)?;
+    let data = sine_with_bias(n, 1, ctx.data_seed)?;
     // The pool stays at 1000 in the full size: the library's two-level interior point does not converge
     // on K = 4000 candidates (relative gap ~1e-1 at its iteration limit); full draws more instead.
     let m = 1000;
     let draws = ctx.size.pick(200, 1000);
     let lambda1 = 0.01;
-    let theta = candidates::gaussian(m, 2, 2.0, ctx.seed)?;
+    let theta = candidates::gaussian(m, 2, 2.0, ctx.init_seed)?;
     let rho0 = candidates::uniform_weights(m);
     let (prog, sol) = solve_program(&data, theta.as_ref(), &rho0, lambda1, 0.0)?;
     let h = prog.features();
@@ -109,7 +109,7 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
         .collect();
     let res = par_map(jobs.len(), |j| -> Result<(Vec<f64>, Vec<f64>)> {
         let (l, k) = jobs[j];
-        let mut r = rng(ctx.seed, &format!("C11/draws/{l}/{k}"));
+        let mut r = rng(ctx.init_seed, &format!("C11/draws/{l}/{k}"));
         let mut refit = Vec::with_capacity(draws);
         let mut mc = Vec::with_capacity(draws);
         let q = &laws[l].1;

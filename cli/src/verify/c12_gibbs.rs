@@ -43,7 +43,7 @@ struct ChainSamples {
 }
 
 fn run(ctx: &ClaimCtx) -> Result<Outcome> {
-    let data = sine_with_bias(10, 1, ctx.seed)?;
+    let data = sine_with_bias(10, 1, ctx.data_seed)?;
     let (lambda1, lambda2, tau, eta) = (0.2, 0.05, 0.05, 0.1);
     let pb = problem(&data, lambda1, lambda2)?;
     // tanh dominates the cost (N·m evaluations per step): quick 2 × 10⁴ steps at m = 128.
@@ -54,7 +54,7 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
     let every = 10; // Δt = 1
     let n = data.n();
     let samples = par_map(chains, |c| -> Result<ChainSamples> {
-        let seed = ctx.seed.wrapping_mul(31).wrapping_add(c as u64);
+        let seed = ctx.init_seed.wrapping_mul(31).wrapping_add(c as u64);
         let net = iid_network(&pb, m, 1.0, 0.0, seed)?;
         let net = super::two_level_support::langevin(
             &pb,

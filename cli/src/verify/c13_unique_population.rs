@@ -106,7 +106,7 @@ pub struct PValues {
 
 /// Measurement, rule and figure; also returns the p-values (for the tests of the power check).
 fn evaluate(ctx: &ClaimCtx) -> Result<(Outcome, PValues)> {
-    let data = sine_with_bias(10, 1, ctx.seed)?;
+    let data = sine_with_bias(10, 1, ctx.data_seed)?;
     let (lambda1, lambda2, tau, eta) = (0.2, 0.05, 0.05, 0.1);
     let pb = problem(&data, lambda1, lambda2)?;
     let m = ctx.size.pick(128, 256);
@@ -126,10 +126,10 @@ fn evaluate(ctx: &ClaimCtx) -> Result<(Outcome, PValues)> {
     // Clouds: A, B and A' (same law, other seeds) run τ; A'' (law A, other seeds) runs the other problem.
     let tau_other = 3.0 * tau;
     let starts: Vec<Network> = vec![
-        law_a(ctx.seed.wrapping_mul(3))?,
-        law_b(ctx.seed.wrapping_mul(3).wrapping_add(1))?,
-        law_a(ctx.seed.wrapping_mul(3).wrapping_add(2))?,
-        law_a(ctx.seed.wrapping_mul(3).wrapping_add(3))?,
+        law_a(ctx.init_seed.wrapping_mul(3))?,
+        law_b(ctx.init_seed.wrapping_mul(3).wrapping_add(1))?,
+        law_a(ctx.init_seed.wrapping_mul(3).wrapping_add(2))?,
+        law_a(ctx.init_seed.wrapping_mul(3).wrapping_add(3))?,
     ];
     let taus = [tau, tau, tau, tau_other];
     // Each run records its cloud every `every` steps.
@@ -141,7 +141,7 @@ fn evaluate(ctx: &ClaimCtx) -> Result<(Outcome, PValues)> {
             eta,
             taus[i],
             steps,
-            ctx.seed.wrapping_mul(7).wrapping_add(i as u64),
+            ctx.init_seed.wrapping_mul(7).wrapping_add(i as u64),
             every,
             |_, y| {
                 snaps.push(cloud(&Params::from_vec(starts[i].shape(), y.to_vec())?));
@@ -166,12 +166,28 @@ fn evaluate(ctx: &ClaimCtx) -> Result<(Outcome, PValues)> {
     let ab = curve(0, 1);
     let aa = curve(0, 2);
     let last = times.len() - 1;
-    let (mmd0, p0) = perm_test(&traj[0][0], &traj[1][0], perms, ctx.seed, "C13/perm0");
-    let (mmd_end, p_end) = perm_test(&traj[0][last], &traj[1][last], perms, ctx.seed, "C13/perm1");
-    let (mmd_base, p_base) =
-        perm_test(&traj[0][last], &traj[2][last], perms, ctx.seed, "C13/perm2");
-    let (mmd_other, p_other) =
-        perm_test(&traj[0][last], &traj[3][last], perms, ctx.seed, "C13/perm3");
+    let (mmd0, p0) = perm_test(&traj[0][0], &traj[1][0], perms, ctx.init_seed, "C13/perm0");
+    let (mmd_end, p_end) = perm_test(
+        &traj[0][last],
+        &traj[1][last],
+        perms,
+        ctx.init_seed,
+        "C13/perm1",
+    );
+    let (mmd_base, p_base) = perm_test(
+        &traj[0][last],
+        &traj[2][last],
+        perms,
+        ctx.init_seed,
+        "C13/perm2",
+    );
+    let (mmd_other, p_other) = perm_test(
+        &traj[0][last],
+        &traj[3][last],
+        perms,
+        ctx.init_seed,
+        "C13/perm3",
+    );
     let other = curve(0, 3);
     let alpha = 0.01;
     let pv = PValues {

@@ -227,10 +227,10 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
     }
     let jobs = par_map(cases.len() + 1, |i| {
         Ok(if i == 0 {
-            Job::Integrands(integrand_tests(trials, ctx.seed)?)
+            Job::Integrands(integrand_tests(trials, ctx.init_seed)?)
         } else {
             let (q, beta) = &cases[i - 1];
-            Job::Objective(objective_tests(*q, beta, segments, ctx.seed, i)?)
+            Job::Objective(objective_tests(*q, beta, segments, ctx.init_seed, i)?)
         })
     })?;
     let mut integ = None;

@@ -197,7 +197,9 @@ fn relaxation_case(seed: u64) -> Result<(f64, f64, bool, f64)> {
 
 fn run(ctx: &ClaimCtx) -> Result<Outcome> {
     let points = ctx.size.pick(20, 200);
-    let seeds: Vec<u64> = (0..ctx.size.pick(1u64, 4)).map(|s| ctx.seed + s).collect();
+    let seeds: Vec<u64> = (0..ctx.size.pick(1u64, 4))
+        .map(|s| ctx.init_seed + s)
+        .collect();
     let net_cases: Vec<(usize, f64, u64)> = seeds
         .iter()
         .flat_map(|&s| {
@@ -222,7 +224,7 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
         let (d, q, s) = pt_cases[i];
         point_case(d, q, points, s)
     })?;
-    let (relax_res, relax_obj1, relax_refused, relax_obj2) = relaxation_case(ctx.seed)?;
+    let (relax_res, relax_obj1, relax_refused, relax_obj2) = relaxation_case(ctx.init_seed)?;
 
     let col = |v: &[[f64; 5]], c: usize| v.iter().map(|x| x[c]).fold(0.0, f64::max);
     let col4 = |v: &[[f64; 4]], c: usize| v.iter().map(|x| x[c]).fold(0.0, f64::max);

@@ -81,8 +81,14 @@ struct RunResult {
     tol: f64,
 }
 
-fn one_run(depth: usize, m: usize, max_steps: usize, seed: u64) -> Result<RunResult> {
-    let data = deep_data(8, 2, seed)?;
+fn one_run(
+    depth: usize,
+    m: usize,
+    max_steps: usize,
+    data_seed: u64,
+    seed: u64,
+) -> Result<RunResult> {
+    let data = deep_data(8, 2, data_seed)?;
     let problem = group_problem(&data, 0.01, 2.0)?;
     let start = min_norm_dnn(&problem, m, depth, seed)?;
     let fresh = 8;
@@ -144,13 +150,13 @@ fn one_run(depth: usize, m: usize, max_steps: usize, seed: u64) -> Result<RunRes
 }
 
 fn run(ctx: &ClaimCtx) -> Result<Outcome> {
-    let (m, max_steps, n_seeds) = ctx.size.pick((10, 60_000, 1u64), (12, 200_000, 4));
+    let (m, max_steps, n_seeds) = ctx.size.pick((10, 60_000, 1u64), (12, 200_000, 1));
     let cases: Vec<(usize, u64)> = (0..n_seeds)
-        .flat_map(|s| [2usize, 3].map(|d| (d, ctx.seed + s)))
+        .flat_map(|s| [2usize, 3].map(|d| (d, ctx.init_seed + s)))
         .collect();
     let runs = par_map(cases.len(), |i| {
         let (depth, seed) = cases[i];
-        one_run(depth, m, max_steps, seed)
+        one_run(depth, m, max_steps, ctx.data_seed, seed)
     })?;
     // Value: the largest of s and the KKT residuals relative to the run's own floating-point floor.
     let value = runs

@@ -32,9 +32,9 @@ struct WidthRun {
 }
 
 fn train(ctx: &ClaimCtx, m: usize, t_max: f64) -> Result<WidthRun> {
-    let data = sine(8, 3, ctx.seed)?;
+    let data = sine(8, 3, ctx.data_seed)?;
     let problem = tanh_problem(&data)?;
-    let net = network(&data, Arch::ResNet, m, 3, &Init::zero(), ctx.seed)?;
+    let net = network(&data, Arch::ResNet, m, 3, &Init::zero(), ctx.init_seed)?;
     let field = WeightFlow::new(problem, net.shape(), Par::Seq)?;
     let y0 = field.initial_state(&net)?;
     let every = 20;

@@ -107,7 +107,7 @@ fn train(
 }
 
 fn run(ctx: &ClaimCtx) -> Result<Outcome> {
-    let data = sine(8, 3, ctx.seed)?;
+    let data = sine(8, 3, ctx.data_seed)?;
     let problem = tanh_problem(&data)?;
     let widths: Vec<usize> = ctx.size.pick(vec![16, 64, 256], vec![16, 64, 256, 1024]);
     let n_seeds = ctx.size.pick(2, 3) as u64;
@@ -120,7 +120,7 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
         .flat_map(|&s| {
             widths
                 .iter()
-                .flat_map(move |&m| (0..n_seeds).map(move |k| (s, m, ctx.seed * 1000 + k)))
+                .flat_map(move |&m| (0..n_seeds).map(move |k| (s, m, ctx.init_seed * 1000 + k)))
         })
         .collect();
     let runs: Vec<Trained> = jobs

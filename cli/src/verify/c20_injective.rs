@@ -163,14 +163,14 @@ fn train(problem: &Problem, m: usize, seed: u64, t_final: f64) -> Result<Trained
 }
 
 fn run(ctx: &ClaimCtx) -> Result<Outcome> {
-    let data = sine(8, 3, ctx.seed)?;
+    let data = sine(8, 3, ctx.data_seed)?;
     let problem = tanh_problem(&data)?;
     let widths: Vec<usize> = ctx.size.pick(vec![16, 64, 256], vec![16, 64, 256, 1024]);
     let n_seeds = ctx.size.pick(3, 4) as u64;
     let t_final = ctx.size.pick(100.0, 300.0);
     let jobs: Vec<(usize, u64)> = widths
         .iter()
-        .flat_map(|&m| (0..n_seeds).map(move |k| (m, ctx.seed * 1000 + k)))
+        .flat_map(|&m| (0..n_seeds).map(move |k| (m, ctx.init_seed * 1000 + k)))
         .collect();
     let runs: Vec<Trained> = jobs
         .par_iter()
@@ -185,7 +185,7 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
             .map(|(_, r)| r)
             .ok_or_else(|| anyhow!("no run for width {m}, seed {seed}"))
     };
-    let seeds: Vec<u64> = (0..n_seeds).map(|k| ctx.seed * 1000 + k).collect();
+    let seeds: Vec<u64> = (0..n_seeds).map(|k| ctx.init_seed * 1000 + k).collect();
     // The premise: the fixed set has the same labels at every width (bit for bit).
     let mut shared = true;
     for &seed in &seeds {

@@ -22,10 +22,10 @@ pub fn claim() -> Claim {
 fn run(ctx: &ClaimCtx) -> Result<Outcome> {
     // d > N, so Xa = z has a whole affine space of solutions: N = 6 points in d = 10 dimensions.
     let (n, d) = (6, 10);
-    let data = sine(n, d, ctx.seed)?;
+    let data = sine(n, d, ctx.data_seed)?;
     let x = &data.x;
     let trials = ctx.size.pick(200, 2000);
-    let mut r = rng(ctx.seed, "C21");
+    let mut r = rng(ctx.init_seed, "C21");
     let mut worst_gap: f64 = 0.0;
     let mut worst_margin = f64::INFINITY;
     let mut pts = Vec::new();

@@ -62,7 +62,7 @@ impl Scheme {
 const SCHEMES: [Scheme; 3] = [Scheme::Scaled, Scheme::Plain, Scheme::Uniform];
 
 fn run(ctx: &ClaimCtx) -> Result<Outcome> {
-    let data = sine(8, 3, ctx.seed)?;
+    let data = sine(8, 3, ctx.data_seed)?;
     let problem = tanh_problem(&data)?;
     let widths: Vec<usize> = ctx.size.pick(vec![32, 128], vec![32, 64, 128, 256, 512]);
     let big_m = ctx.size.pick(512, 2048);
@@ -78,7 +78,7 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
     let curves: Vec<Vec<(f64, f64)>> = jobs
         .par_iter()
         .map(|&(scheme, m)| {
-            let mut net = network(&data, Arch::ResNet, m, 3, &Init::zero(), ctx.seed)?;
+            let mut net = network(&data, Arch::ResNet, m, 3, &Init::zero(), ctx.init_seed)?;
             gd_with_rates(
                 &problem,
                 &mut net,

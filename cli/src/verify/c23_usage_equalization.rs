@@ -33,7 +33,7 @@ struct TwoLevelBalance {
 
 /// Solve the two-level program with λ₂ = τ = 0 and measure the balance of |ū| on the support.
 fn two_level(ctx: &ClaimCtx, lambda1: f64) -> Result<TwoLevelBalance> {
-    let data = sine_with_bias(10, 1, ctx.seed)?;
+    let data = sine_with_bias(10, 1, ctx.data_seed)?;
     let per_axis = ctx.size.pick(21, 41);
     let theta = candidates::grid(2, per_axis, 4.0)?;
     let rho0 = candidates::gaussian_weights(&theta, 2.0);
@@ -106,7 +106,7 @@ fn rel_spread(v: &[f64]) -> f64 {
 /// outgoing usage (layer 1: S_out(j)/ρ₁(j) = Σ_k π₂(k)|ũ₂(j,k)|/ρ₁(j); layer 2: |ũ₃(j)|/ρ₂(j) = |v_j|), the
 /// net usage of the derived optimality condition, and the effect of the §4.4 repopulation step.
 fn deep(ctx: &ClaimCtx, lambda_a: f64, label: &str) -> Result<DeepUsage> {
-    let data = super::sine(6, 2, ctx.seed)?;
+    let data = super::sine(6, 2, ctx.data_seed)?;
     let (lw, lv, q) = (0.01, 0.01, 2.0);
     let problem = Problem::new(
         data.clone(),
@@ -116,9 +116,15 @@ fn deep(ctx: &ClaimCtx, lambda_a: f64, label: &str) -> Result<DeepUsage> {
     )?;
     let m = 8;
     let shape = Shape::new(Arch::Dnn, data.d(), m, 2)?;
-    let (net, _) = init_network(shape, &data, Activation::Tanh, &Init::min_norm(), ctx.seed)?;
+    let (net, _) = init_network(
+        shape,
+        &data,
+        Activation::Tanh,
+        &Init::min_norm(),
+        ctx.init_seed,
+    )?;
     let fresh = ctx.size.pick(8, 16);
-    let cand = DeepCandidates::from_network(&problem, &net, fresh, ctx.seed)?;
+    let cand = DeepCandidates::from_network(&problem, &net, fresh, ctx.init_seed)?;
     let z1 = cand.z[0].clone();
     let cfg = DeepConfig {
         lambda_a,

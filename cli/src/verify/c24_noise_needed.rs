@@ -121,7 +121,9 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
     let (g, radius) = (241, 6.0);
     let jobs: Vec<(usize, u64)> = widths
         .iter()
-        .flat_map(|&m| (0..n_seeds).map(move |i| (m, ctx.seed.wrapping_mul(211).wrapping_add(i))))
+        .flat_map(|&m| {
+            (0..n_seeds).map(move |i| (m, ctx.init_seed.wrapping_mul(211).wrapping_add(i)))
+        })
         .collect();
     let pairs = par_map(jobs.len(), |i| -> Result<Pair> {
         let (m, seed) = jobs[i];

@@ -10,6 +10,9 @@
 //! and one `C*.svg` per claim.
 pub mod report;
 pub mod stats;
+pub mod verdict;
+
+pub use verdict::{run_claim, run_seed, seed_pairs, SeedPair, VerifyConfig};
 
 mod c01_min_norm;
 mod c02_degeneracy;
@@ -63,16 +66,37 @@ impl Size {
     }
 }
 
-/// What a claim gets to run with.
+/// What one run of a claim gets: one seed pair of math.md §6.1, the size and the parallelism.
 #[derive(Clone, Copy, Debug)]
 pub struct ClaimCtx {
-    /// Base seed (claims derive their own streams from it).
-    pub seed: u64,
+    /// Seed of the data (the training points the claim draws).
+    pub data_seed: u64,
+    /// Seed of everything else: initial weights, candidates, noise, test draws (claims derive their own
+    /// streams from it).
+    pub init_seed: u64,
     /// Size.
     pub size: Size,
     /// faer parallelism for large kernels.
     pub par: Par,
 }
+
+/// How a claim's verdict is reached over its seed pairs (math.md §6.1).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "kind")]
+pub enum Kind {
+    /// An identity, a convexity statement or a bijection: it must hold on every seed pair.
+    Exact,
+    /// A statement about a limit or a law, checked at finite size: the claim passes when the fraction of
+    /// applicable seed pairs that pass its per-seed rule reaches `rate`.
+    Statistical {
+        /// The pass rate the claim needs.
+        rate: f64,
+    },
+}
+
+/// The pass rate every statistical claim needs (fixed before the multi-seed verdicts were first measured,
+/// math.md §6.1): at least 4 of 5 seed pairs at the quick size, 8 of 10 at the full size.
+pub const STATISTICAL_RATE: f64 = 0.8;
 
 /// The fixed description of a claim.
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -83,8 +107,20 @@ pub struct ClaimInfo {
     pub title: &'static str,
     /// What is measured (one sentence; the `value` of the result).
     pub measures: &'static str,
-    /// The pass rule, stated from the mathematics.
+    /// The per-seed pass rule, stated from the mathematics.
     pub rule: &'static str,
+}
+
+impl ClaimInfo {
+    /// Exact or statistical (math.md §6.1: C1, C4, C8, C9, C14, C15, C21 are exact).
+    pub fn kind(&self) -> Kind {
+        match self.id {
+            "C1" | "C4" | "C8" | "C9" | "C14" | "C15" | "C21" => Kind::Exact,
+            _ => Kind::Statistical {
+                rate: STATISTICAL_RATE,
+            },
+        }
+    }
 }
 
 /// What a claim's run returns.
@@ -102,15 +138,60 @@ pub struct Outcome {
     pub figure: Option<String>,
 }
 
+/// Returned (as the error of a claim's run) when the claim's hypothesis does not hold on this seed pair,
+/// e.g. "rank h(Z_L) = 6 < N = 8": the seed pair is neither a pass nor a fail, and is reported as not
+/// applicable with this reason.
+#[derive(Debug, Clone)]
+pub struct NotApplicable(pub String);
+
+impl std::fmt::Display for NotApplicable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "not applicable: {}", self.0)
+    }
+}
+
+impl std::error::Error for NotApplicable {}
+
 /// A registered claim.
 pub struct Claim {
     /// Description.
     pub info: ClaimInfo,
-    /// The measurement.
+    /// The measurement on one seed pair.
     pub run: fn(&ClaimCtx) -> Result<Outcome>,
 }
 
-/// One row of `claims.json`: everything is determined by the nff version, the size, the seed and the
+/// The verdict of one seed pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SeedVerdict {
+    /// The per-seed rule holds.
+    Pass,
+    /// The per-seed rule does not hold, or the run failed.
+    Fail,
+    /// The claim's hypothesis does not hold on this seed pair.
+    NotApplicable,
+}
+
+/// One seed pair's result in `claims.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SeedResult {
+    /// Data seed.
+    pub data_seed: u64,
+    /// Initialization seed.
+    pub init_seed: u64,
+    /// Verdict.
+    pub verdict: SeedVerdict,
+    /// Measured value (NaN, written `null`, if the run failed or was not applicable).
+    #[serde(deserialize_with = "f64_or_null")]
+    pub value: f64,
+    /// Threshold (NaN, written `null`, if the run failed or was not applicable).
+    #[serde(deserialize_with = "f64_or_null")]
+    pub threshold: f64,
+    /// Supporting numbers, the error, or why the claim does not apply.
+    pub detail: String,
+}
+
+/// One row of `claims.json`: everything is determined by the nff version, the size, the seeds and the
 /// claim, so one run and a merge of shards give the same bytes. The claim's wall time is run-dependent
 /// and kept out of it (it is in `summary.json`'s `run.claim_seconds`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -119,22 +200,37 @@ pub struct ClaimResult {
     pub id: String,
     /// Title.
     pub title: String,
-    /// Passed.
+    /// The claim's verdict over its seed pairs (math.md §6.1).
     pub passed: bool,
-    /// Measured value (NaN, written `null`, if the run failed).
+    /// `exact` or `statistical`.
+    pub kind: String,
+    /// The pass rate needed (1 for an exact claim).
+    pub required_rate: f64,
+    /// Seed pairs that passed / that were applicable.
+    pub seeds_passed: usize,
+    /// Seed pairs on which the claim's hypothesis held.
+    pub seeds_applicable: usize,
+    /// The pass rate over the applicable seed pairs (NaN, written `null`, if none was applicable).
+    #[serde(deserialize_with = "f64_or_null")]
+    pub pass_rate: f64,
+    /// Wilson 95% interval of the pass rate, `[low, high]`.
+    pub pass_rate_interval: [f64; 2],
+    /// Measured value on the first seed pair (the base seed; its figure is the one shown).
     #[serde(deserialize_with = "f64_or_null")]
     pub value: f64,
-    /// Threshold (NaN, written `null`, if the run failed).
+    /// Threshold on the first seed pair.
     #[serde(deserialize_with = "f64_or_null")]
     pub threshold: f64,
-    /// Supporting numbers (or the error, if the run failed).
+    /// The verdict line: pass rate, and the first seed pair's supporting numbers.
     pub detail: String,
     /// Figure file name, if any.
     pub figure: Option<String>,
     /// What is measured.
     pub measures: String,
-    /// Pass rule.
+    /// The per-seed pass rule.
     pub rule: String,
+    /// Every seed pair's result, in order.
+    pub seeds: Vec<SeedResult>,
 }
 
 /// serde_json writes a NaN as `null`; read it back as NaN.
@@ -176,49 +272,6 @@ pub fn registry() -> Vec<Claim> {
 pub fn find(id: &str) -> Option<Claim> {
     let id = id.trim().to_uppercase();
     registry().into_iter().find(|c| c.info.id == id)
-}
-
-/// Run one claim: its [`ClaimResult`] (a run that returns an error is a failed claim whose detail is the
-/// error chain) and its figure as `(file name, SVG document)`, if it drew one.
-pub fn run_claim(claim: &Claim, ctx: &ClaimCtx) -> (ClaimResult, Option<(String, String)>) {
-    let info = claim.info;
-    match (claim.run)(ctx) {
-        Ok(o) => {
-            let figure = o.figure.map(|svg| (format!("{}.svg", info.id), svg));
-            let result = ClaimResult {
-                id: info.id.into(),
-                title: info.title.into(),
-                passed: o.passed,
-                value: o.value,
-                threshold: o.threshold,
-                detail: o.detail,
-                figure: figure.as_ref().map(|(name, _)| name.clone()),
-                measures: info.measures.into(),
-                rule: info.rule.into(),
-            };
-            (result, figure)
-        }
-        Err(e) => (
-            ClaimResult {
-                id: info.id.into(),
-                title: info.title.into(),
-                passed: false,
-                value: f64::NAN,
-                threshold: f64::NAN,
-                detail: format!(
-                    "error: {}",
-                    e.chain()
-                        .map(|c| c.to_string())
-                        .collect::<Vec<_>>()
-                        .join(": ")
-                ),
-                figure: None,
-                measures: info.measures.into(),
-                rule: info.rule.into(),
-            },
-            None,
-        ),
-    }
 }
 
 /// The default data of math.md §6: `sine`, $x\sim\mathcal N(0, I/d)$, $y = \sin(3x_1) + \frac12$.

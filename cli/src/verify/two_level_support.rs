@@ -291,7 +291,7 @@ pub fn certificate_setup(
         3.0,
         ctx.size.pick(41, 81),
         4.0,
-        ctx.seed,
+        ctx.init_seed,
         tag,
     )?;
     Ok(CertificateSetup {
