@@ -267,7 +267,9 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
             )
         }
         _ => {
-            write_outputs(&out, &ctx, &config, &results, &figures, run, false)?;
+            write_outputs(
+                &out, &out_path, &ctx, &config, &results, &figures, run, false,
+            )?;
             let dir = out.commit()?;
             finish(&results, "", &dir, "report.html", args)
         }
@@ -275,8 +277,10 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
 }
 
 /// `claims.json`, `report.md`, `report.html`, `summary.json` (and, when `write_figures`, the figures).
+#[allow(clippy::too_many_arguments)]
 fn write_outputs(
     out: &OutputDir,
+    out_path: &Path,
     ctx: &Ctx,
     config: &RunConfig,
     results: &[ClaimResult],
@@ -298,10 +302,14 @@ fn write_outputs(
         }
     }
     out.write_json("claims.json", &results)?;
-    out.write("report.md", report::markdown(results, &header).as_bytes())?;
+    let repo = repo_link(out_path);
+    out.write(
+        "report.md",
+        report::markdown(results, &header, &repo).as_bytes(),
+    )?;
     out.write(
         "report.html",
-        report::html(results, figures, &header).as_bytes(),
+        report::html(results, figures, &header, &repo).as_bytes(),
     )?;
     let mut summary = ctx.summary_header("verify");
     summary["config"] = serde_json::json!({"quick": quick, "only": config.only});
@@ -311,6 +319,32 @@ fn write_outputs(
     summary["wall_seconds"] = ctx.seconds().into();
     out.write_json("summary.json", &summary)?;
     Ok(())
+}
+
+/// The relative link from the output directory `out` to the repository root this binary was built from
+/// (for the report's links to docs/), ending in `/`; empty if either cannot be resolved.
+fn repo_link(out: &Path) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let (Ok(root), Some(name)) = (root.canonicalize(), out.file_name()) else {
+        return String::new();
+    };
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let Ok(parent) = parent.canonicalize() else {
+        return String::new();
+    };
+    let out = parent.join(name);
+    let a: Vec<_> = out.components().collect();
+    let b: Vec<_> = root.components().collect();
+    let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut link = "../".repeat(a.len() - common);
+    for c in &b[common..] {
+        link.push_str(&c.as_os_str().to_string_lossy());
+        link.push('/');
+    }
+    link
 }
 
 /// The closing line on stderr, and `--strict`.
@@ -440,7 +474,7 @@ fn merge(dirs: &[PathBuf], ctx: &Ctx, out_path: &Path, args: &VerifyArgs) -> Res
         "claim_seconds": times,
         "shard_threads": files.iter().map(|f| f.threads).collect::<Vec<_>>(),
     });
-    write_outputs(&out, ctx, &config, &results, &figures, run, true)?;
+    write_outputs(&out, out_path, ctx, &config, &results, &figures, run, true)?;
     let dir = out.commit()?;
     finish(
         &results,

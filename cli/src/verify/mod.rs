@@ -9,6 +9,7 @@
 //! Outputs (architecture.md): `claims.json`, `report.md`, a self-contained `report.html` (inline SVG)
 //! and one `C*.svg` per claim.
 pub mod report;
+pub mod sources;
 pub mod stats;
 pub mod verdict;
 
