@@ -35,8 +35,8 @@ pub fn claim() -> Claim {
         info: ClaimInfo {
             id: "C20",
             title: "label→feature maps stay injective (ResNet)",
-            measures: "log-log slope against m (geometric mean over seeds) of μ(m) = min over training of min over pairs j≠k of a FIXED set of m₀ = 16 labels (the first 16 units, the same labels at every width) of ‖z_L,j − z_L,k‖/‖z_1,j − z_1,k‖, along unregularized GD of a ResNet (L = 3, tanh, N = 8, d = 3, zero start, η = 0.2, t ≤ 100 quick / 300 full); secondary: the all-pairs λ and min-distance ratio",
-            rule: "μ > 0 at every width and seed, and slope ≥ −1/4: μ(m) → the limit map's value on the fixed labels at rate m^(-1/2), so an injective limit map gives slope → 0 and two merging labels give μ ∝ m^(-1/2), slope −1/2; −1/4 is the midpoint (set before measuring)",
+            measures: "(a) log-log slope against m (geometric mean over seeds) of μ(m) = min over training of min over pairs j≠k of a FIXED set of m₀ = 16 labels (the first 16 units, the same labels at every width) of ‖z_L,j − z_L,k‖/‖z_1,j − z_1,k‖; (b) log-log slope against m of ν(m) = min over training of the 5th percentile over particles k of nn_L(k)/nn_1(k), each particle's nearest-neighbour distance in Z_L over that in Z_1 (local, scale-free); along unregularized GD of a ResNet (L = 3, tanh, N = 8, d = 3, zero start, η = 0.2, t ≤ 100 quick / 300 full); negative control: (b) for a DNN from the i.i.d. degenerate start (μ_W = 0, σ = 1), trained the same way; value = the ResNet's slope of (a)",
+            rule: "(a) μ > 0 at every width and seed, and slope ≥ −1/4: μ(m) → the limit map's value on the fixed labels at rate m^(-1/2), so an injective limit map gives slope → 0 and two merging labels give μ ∝ m^(-1/2), slope −1/2; −1/4 is the midpoint (set before measuring); (b) the ResNet's slope of ν ≥ −0.1 (a bi-Lipschitz map keeps nearest-neighbour ratios within [1/L, L] at every m; a map that folds sends ν → 0 as particles probe it more finely) while the folding control's slope is < −0.1 (the statistic sees folding)",
         },
         run,
     }
