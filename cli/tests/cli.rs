@@ -417,10 +417,16 @@ fn verify_quick_subset_writes_three_outputs_with_schema() {
         let sec = &sec[..sec.find("</section>").unwrap()];
         assert!(sec.contains(&format!("math.md {section}")), "{id}: {sec}");
         let href = format!("docs/claims/{page}\"");
-        let at = sec.find(&href).unwrap_or_else(|| panic!("{id} does not link {page}"));
+        let at = sec
+            .find(&href)
+            .unwrap_or_else(|| panic!("{id} does not link {page}"));
         let start = sec[..at].rfind("href=\"").unwrap() + 6;
         let link = &sec[start..at + href.len() - 1];
-        assert!(out.join(link).exists(), "{id}: {link} does not resolve from {}", out.display());
+        assert!(
+            out.join(link).exists(),
+            "{id}: {link} does not resolve from {}",
+            out.display()
+        );
     }
     let o = nff(&[
         "verify",
@@ -445,8 +451,19 @@ fn verify_outputs_do_not_depend_on_the_thread_count() {
     let run = |threads: &str| -> PathBuf {
         let out = d.path().join(format!("t{threads}"));
         let o = nff(&[
-            "verify", "--quick", "--only", ids, "--seed", "3", "--seeds", "3", "--threads", threads,
-            "--quiet", "--out", s(&out),
+            "verify",
+            "--quick",
+            "--only",
+            ids,
+            "--seed",
+            "3",
+            "--seeds",
+            "3",
+            "--threads",
+            threads,
+            "--quiet",
+            "--out",
+            s(&out),
         ]);
         assert!(o.status.success(), "{}", stderr(&o));
         out
@@ -456,7 +473,9 @@ fn verify_outputs_do_not_depend_on_the_thread_count() {
         serde_json::from_str(&std::fs::read_to_string(one.join("claims.json")).unwrap()).unwrap();
     let arr = claims.as_array().unwrap();
     assert_eq!(arr.len(), 10);
-    assert!(arr.iter().all(|c| c["seeds"].as_array().unwrap().len() == 3));
+    assert!(arr
+        .iter()
+        .all(|c| c["seeds"].as_array().unwrap().len() == 3));
     let names = entries(&one);
     assert_eq!(names, entries(&two));
     for name in names.iter().filter(|n| n.as_str() != "summary.json") {

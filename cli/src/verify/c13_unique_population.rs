@@ -246,7 +246,8 @@ mod tests {
     fn c13_test_rejects_a_different_problem() {
         for seed in [0, 1, 2] {
             let ctx = ClaimCtx {
-                seed,
+                data_seed: seed,
+                init_seed: seed,
                 size: Size::Quick,
                 par: Par::Seq,
             };

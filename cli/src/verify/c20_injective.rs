@@ -42,8 +42,8 @@ pub fn claim() -> Claim {
     }
 }
 
-/// One probe: (t, λ_t, ratio of minimum distances, μ_t on the fixed set).
-type Probe = (f64, f64, f64, f64);
+/// One probe: (t, λ_t, ratio of minimum distances, μ_t on the fixed set, ν_t the local statistic).
+type Probe = (f64, f64, f64, f64, f64);
 
 /// The size of the fixed set of labels (the first `M0` units of every width).
 const M0: usize = 16;
@@ -70,6 +70,33 @@ fn injectivity(z1: MatRef<'_, f64>, zl: MatRef<'_, f64>) -> (f64, f64) {
     )
 }
 
+/// Nearest-neighbour distance of every column of `z` (among the other columns).
+fn nearest_neighbour(z: MatRef<'_, f64>) -> Vec<f64> {
+    let m = z.ncols();
+    let mut nn = vec![f64::INFINITY; m];
+    for j in 0..m {
+        for k in j + 1..m {
+            let d: f64 = (0..z.nrows())
+                .map(|i| (z[(i, j)] - z[(i, k)]).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            nn[j] = nn[j].min(d);
+            nn[k] = nn[k].min(d);
+        }
+    }
+    nn
+}
+
+/// The local statistic ν of (b): the 5th percentile (nearest rank, ⌈0.05 m⌉-th smallest) over particles
+/// of nn_L(k)/nn_1(k).
+fn local_ratio(z1: MatRef<'_, f64>, zl: MatRef<'_, f64>) -> f64 {
+    let (a, b) = (nearest_neighbour(z1), nearest_neighbour(zl));
+    let mut r: Vec<f64> = a.iter().zip(&b).map(|(d1, dl)| dl / d1).collect();
+    r.sort_by(f64::total_cmp);
+    let rank = (0.05 * r.len() as f64).ceil().max(1.0) as usize;
+    r[rank - 1]
+}
+
 struct InjectivityProbe {
     problem: Problem,
     shape: Shape,
@@ -85,8 +112,9 @@ impl InjectivityProbe {
         let (z1, zl) = (self.ws.z(0), self.ws.z(self.shape.depth - 1));
         let (lambda, ratio) = injectivity(z1, zl);
         let (mu, _) = injectivity(z1.subcols(0, M0), zl.subcols(0, M0));
+        let nu = local_ratio(z1, zl);
         if let Ok(mut out) = self.out.lock() {
-            out.push((info.t, lambda, ratio, mu));
+            out.push((info.t, lambda, ratio, mu, nu));
         }
         Ok(ObserverAction::Continue)
     }
@@ -117,9 +145,20 @@ struct Trained {
     labels: Mat<f64>,
 }
 
-fn train(problem: &Problem, m: usize, seed: u64, t_final: f64) -> Result<Trained> {
+/// Which network is trained: the ResNet of the claim, or the folding control (a DNN from the i.i.d.
+/// degenerate start).
+#[derive(Clone, Copy, PartialEq)]
+enum Model {
+    ResNet,
+    FoldingDnn,
+}
+
+fn train(problem: &Problem, model: Model, m: usize, seed: u64, t_final: f64) -> Result<Trained> {
     ensure!(m >= M0, "width {m} below the fixed set's size {M0}");
-    let net = network(&problem.data, Arch::ResNet, m, 3, &Init::zero(), seed)?;
+    let net = match model {
+        Model::ResNet => network(&problem.data, Arch::ResNet, m, 3, &Init::zero(), seed)?,
+        Model::FoldingDnn => network(&problem.data, Arch::Dnn, m, 3, &Init::iid(), seed)?,
+    };
     let labels = net.a().subcols(0, M0).to_owned();
     let shape = net.shape();
     let field = WeightFlow::new(problem.clone(), shape, Par::Seq)?;
@@ -151,8 +190,9 @@ fn train(problem: &Problem, m: usize, seed: u64, t_final: f64) -> Result<Trained
     let (z1, zl) = (ws.z(0).to_owned(), ws.z(shape.depth - 1).to_owned());
     let (lambda, ratio) = injectivity(z1.as_ref(), zl.as_ref());
     let (mu, _) = injectivity(z1.as_ref().subcols(0, M0), zl.as_ref().subcols(0, M0));
+    let nu = local_ratio(z1.as_ref(), zl.as_ref());
     let mut probes = std::mem::take(&mut *out.lock().map_err(|_| anyhow!("probe lock poisoned"))?);
-    probes.push((report.t, lambda, ratio, mu));
+    probes.push((report.t, lambda, ratio, mu, nu));
     Ok(Trained {
         probes,
         risk,
@@ -165,17 +205,23 @@ fn train(problem: &Problem, m: usize, seed: u64, t_final: f64) -> Result<Trained
 fn run(ctx: &ClaimCtx) -> Result<Outcome> {
     let data = sine(8, 3, ctx.data_seed)?;
     let problem = tanh_problem(&data)?;
-    let widths: Vec<usize> = ctx.size.pick(vec![16, 64, 256], vec![16, 64, 256, 1024]);
-    let n_seeds = ctx.size.pick(3, 4) as u64;
+    let widths: Vec<usize> = ctx.size.pick(vec![32, 128, 512], vec![64, 256, 1024]);
+    let n_seeds = ctx.size.pick(2, 3) as u64;
     let t_final = ctx.size.pick(100.0, 300.0);
     let jobs: Vec<(usize, u64)> = widths
         .iter()
         .flat_map(|&m| (0..n_seeds).map(move |k| (m, ctx.init_seed * 1000 + k)))
         .collect();
-    let runs: Vec<Trained> = jobs
+    let all: Vec<(Model, usize, u64)> = [Model::ResNet, Model::FoldingDnn]
+        .iter()
+        .flat_map(|&model| jobs.iter().map(move |&(m, s)| (model, m, s)))
+        .collect();
+    let mut trained: Vec<Trained> = all
         .par_iter()
-        .map(|&(m, seed)| train(&problem, m, seed, t_final))
+        .map(|&(model, m, seed)| train(&problem, model, m, seed, t_final))
         .collect::<Result<_>>()?;
+    let control: Vec<Trained> = trained.split_off(jobs.len());
+    let runs = trained;
     let largest_m = widths[widths.len() - 1];
     // The run of (width, seed).
     let find = |m: usize, seed: u64| -> Result<&Trained> {
@@ -213,6 +259,20 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
             .collect()
     };
     let mu_min = per_width(&|r| min_over_time(r, |p| p.3));
+    let nu_min = per_width(&|r| min_over_time(r, |p| p.4));
+    // The control's ν per width (geometric mean over the same seeds).
+    let nu_control: Vec<f64> = widths
+        .iter()
+        .map(|&m| {
+            let v: Vec<f64> = jobs
+                .iter()
+                .zip(&control)
+                .filter(|(j, _)| j.0 == m)
+                .map(|(_, r)| min_over_time(r, |p| p.4).ln())
+                .collect();
+            (v.iter().sum::<f64>() / v.len() as f64).exp()
+        })
+        .collect();
     let lam_min = per_width(&|r| min_over_time(r, |p| p.1));
     let ratio_min = per_width(&|r| min_over_time(r, |p| p.2));
     let risks = per_width(&|r| r.risk);
@@ -262,9 +322,16 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
     let (slope, c_mu) = loglog_fit(&xs, &mu_min);
     let (slope_lambda, _) = loglog_fit(&xs, &lam_min);
     let (slope_ratio, _) = loglog_fit(&xs, &ratio_min);
+    let (slope_nu, _) = loglog_fit(&xs, &nu_min);
+    let (slope_nu_control, _) = loglog_fit(&xs, &nu_control);
     let positive = all_mu.iter().all(|&l| l.is_finite() && l > 0.0);
     let threshold = -0.25;
-    let passed = shared && positive && slope >= threshold;
+    let local_tol = -0.1;
+    let passed = shared
+        && positive
+        && slope >= threshold
+        && slope_nu >= local_tol
+        && slope_nu_control < local_tol;
     let pts =
         |v: &[f64]| -> Vec<(f64, f64)> { xs.iter().copied().zip(v.iter().copied()).collect() };
     let per_run_mu: Vec<(f64, f64)> = jobs
@@ -284,6 +351,14 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
             xs.iter()
                 .map(|&m| (m, mu0 * (m / xs[0]).powf(-0.5)))
                 .collect(),
+        ),
+        Series::line_points(
+            format!("(b) ν: 5th percentile of nn_L/nn_1 (min over t), slope {slope_nu:.2}"),
+            pts(&nu_min),
+        ),
+        Series::line_points(
+            format!("(b) control: ν of a DNN from the i.i.d. start, slope {slope_nu_control:.2}"),
+            pts(&nu_control),
         ),
         Series::line_points(
             format!("secondary: λ over all pairs (geo. mean), slope {slope_lambda:.2}"),
@@ -315,10 +390,12 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
         value: slope,
         threshold,
         detail: format!(
-            "widths {widths:?}, {n_seeds} seeds, t ≤ {t_final}; fixed set = first {M0} units, labels shared across widths (bit for bit): {shared}. μ (min over t and over the fixed pairs, geometric mean over seeds) {} — slope {slope:.3} (per seed {}; per run {}). The fixed set's final z_L vs width {largest_m}: mean max distance {} for widths {:?}. Secondary, all pairs: λ {} — slope {slope_lambda:.3}; min-distance ratio {} — slope {slope_ratio:.3}; the first seed's width-{largest_m} final map on its first {widths:?} units: λ {}. Final risk {}",
+            "widths {widths:?}, {n_seeds} seeds, t ≤ {t_final}; fixed set = first {M0} units, labels shared across widths (bit for bit): {shared}. μ (min over t and over the fixed pairs, geometric mean over seeds) {} — slope {slope:.3} (per seed {}; per run {}). (b) local: ν {} — slope {slope_nu:.3}; folding control (DNN, i.i.d. start) ν {} — slope {slope_nu_control:.3}. The fixed set's final z_L vs width {largest_m}: mean max distance {} for widths {:?}. Secondary, all pairs: λ {} — slope {slope_lambda:.3}; min-distance ratio {} — slope {slope_ratio:.3}; the first seed's width-{largest_m} final map on its first {widths:?} units: λ {}. Final risk {}",
             fixed(&mu_min, 4),
             fixed(&seed_slopes, 3),
             fixed(&all_mu, 3),
+            fixed(&nu_min, 4),
+            super::flow_support::sci(&nu_control, 2),
             super::flow_support::sci(&conv, 2),
             &widths[..widths.len() - 1],
             fixed(&lam_min, 4),
