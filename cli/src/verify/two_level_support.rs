@@ -136,19 +136,6 @@ pub fn langevin(
     Ok(Params::from_vec(net.shape(), y)?)
 }
 
-/// The predictions $\hat{\mathbf y}$ on the data and the residual $\mathbf r$ ($r^i = (\hat y^i - y^i)/N$, squared loss).
-pub fn prediction(problem: &Problem, net: &Network) -> (Vec<f64>, Vec<f64>) {
-    let mut ws = Workspace::new(net.shape(), problem.n());
-    problem.forward_into(net, &mut ws, Par::Seq);
-    let n = problem.n() as f64;
-    let yhat =
-        ws.r.iter()
-            .zip(problem.data.y.iter())
-            .map(|(r, y)| y + n * r)
-            .collect();
-    (yhat, ws.r.clone())
-}
-
 /// The residual $\mathbf r$ ($r^i = (\hat y^i - y^i)/N$ for the squared loss) and the objective $J$.
 pub fn residual(problem: &Problem, net: &Network) -> (Vec<f64>, f64) {
     let mut ws = Workspace::new(net.shape(), problem.n());
