@@ -19,7 +19,7 @@ pub fn claim() -> Claim {
             id: "C23",
             title: "usage equalization at the convex optimum",
             measures: "largest deviation, in units of what the certified gap allows, of the net usage Φ_ℓ (math.md §4.4, corrected) from its value at the heaviest support point, over the support (mass ≥ 1% of the largest) of each layer of the deep program (L = 2, q = 2, no entropy, N = 6; λ_a = λ_w = λ_v = 0.01 and λ_a = 0) solved to a certified relative gap ≤ 1e-8, and of the two-level |ū| = |w|/ρ (λ₂ = τ = 0) from its maximum",
-            rule: "deep: every support point's |Φ_k − Φ_r| ≤ a_k = √(2cG) + 2G/ε_max, the deviation the certified gap G allows along the mass move between k and the heaviest point r (c: twice the largest sampled curvature of the objective along the move, ε_max half the smaller mass); the formula for Φ is the objective's derivative along the move (central differences at the naive repopulation step's non-optimal point, within 1e-6 of max|Φ|); negative control: in each deep case the naive usage (q−1)λ(S_out/ρ)^q deviates by ≥ 10 a_k at some point of a layer with incoming cost; two-level: ||ū_k| − max|ū|| ≤ √(2G/λ₁ρ_k) + 2G/(λ₁ρ_k max|ū|); value = the largest deviation/allowance (≤ 1)",
+            rule: "deep: every support point's |Φ_k − Φ_r| ≤ a_k = √(2cG) + 2G/ε_max, the deviation the certified gap G allows along the mass move between k and the heaviest point r (c: twice the largest sampled curvature of the objective along the move, ε_max half the smaller mass); the formula for Φ is the objective's derivative along the move (central differences at a feasible non-optimal point half-way to the naive repopulation step, within 1e-6 of max|Φ|); negative control: in each deep case the naive usage (q−1)λ(S_out/ρ)^q deviates by ≥ 10 a_k at some point of a layer with incoming cost; two-level: ||ū_k| − max|ū|| ≤ √(2G/λ₁ρ_k) + 2G/(λ₁ρ_k max|ū|); value = the largest deviation/allowance (≤ 1)",
         },
         run,
     }
@@ -300,9 +300,20 @@ fn deep(ctx: &ClaimCtx, lambda_a: f64, label: &str) -> Result<DeepUsage> {
             .collect();
         let total: f64 = supp.iter().map(|&j| mass(j)).sum();
         let raw: f64 = supp.iter().zip(&usage).map(|(&j, &u)| mass(j) * u).sum();
+        // The formula check's point: half-way to that step (factor 1 + ½(u·total/raw − 1) ≥ ½, the same
+        // total mass): a point with a support mass near 0 (a usage near 0) would put S/ρ at 0/0.
         let mut p2 = pt.clone();
+        let mut p_full = pt.clone();
         for (&j, &u) in supp.iter().zip(&usage) {
-            let factor = u * total / raw;
+            let full = u * total / raw;
+            p_full.rho[l][j] = rho[j] * full;
+            if l == 1 {
+                let n0 = case.prog.sizes()[0];
+                for i in 0..n0 {
+                    p_full.u[0][i + j * n0] *= full;
+                }
+            }
+            let factor = 1.0 + 0.5 * (full - 1.0);
             p2.rho[l][j] = rho[j] * factor;
             if l == 1 {
                 let n0 = case.prog.sizes()[0];
@@ -311,7 +322,7 @@ fn deep(ctx: &ClaimCtx, lambda_a: f64, label: &str) -> Result<DeepUsage> {
                 }
             }
         }
-        let repop = case.prog.objective(&p2)?;
+        let repop = case.prog.objective(&p_full)?;
         let (_, phi2) = case.usages(&p2, l, &supp)?;
         let scale = phi2.iter().fold(0.0f64, |a, &x| a.max(x.abs()));
         let mut formula_error: f64 = 0.0;
