@@ -23,8 +23,8 @@ pub fn claim() -> Claim {
         info: ClaimInfo {
             id: "C22",
             title: "learning-rate scaling is necessary",
-            measures: "log distance D(m) = sup_t |ln R_m(t) − ln R_ref(t)| of the risk curve of width m from the NFF reference (scaled rates at width M), for GD with the scaled rates (m, m², m)η, plain GD (1, 1, 1)η and the uniform rate (m, m, m)η (ResNet L = 3, tanh, N = 8, zero start, coupled labels, η = 0.2, T = 60); value = the scaled rates' largest D",
-            rule: "scaled rates: D ≤ 0.25 at every width (risk within ~25% of the NFF's at all times: the curves collapse up to the O(m^(-1/2)) finite-width error) and D smaller at the largest width than at the smallest; each other scaling: D ≥ 0.7 at the largest width (off by a factor 2: it converges to a different, frozen-block limit, not to the NFF)",
+            measures: "normalized distance D(m) = sup_t |R_m(t) − R_ref(t)| / (R_ref(0) − R_ref(T)) of the risk curve of width m from the NFF reference (scaled rates at width M), mean over 4 disjoint blocks of m of the reference's units (each coupled to it), for GD with the scaled rates (m, m², m)η, plain GD (1, 1, 1)η and the uniform rate (m, m, m)η (ResNet L = 3, tanh, N = 8, zero start, η = 0.2, T = 60); value = the scaled rates' largest mean D",
+            rule: "scaled rates: mean D ≤ 0.25 at every width (the curve stays within a quarter of the NFF's total risk decrease of it at all times: the curves collapse up to the O(m^(-1/2)) finite-width error) and mean D smaller at the largest width than at the smallest (it converges); negative controls, each other scaling: mean D at the largest width ≥ 2 × the scaled rates' mean D at that width (its gap from the NFF is not the finite-width error: it converges to a different, frozen-block limit)",
         },
         run,
     }
