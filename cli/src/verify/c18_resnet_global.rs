@@ -24,7 +24,7 @@ pub fn claim() -> Claim {
             id: "C18",
             title: "ResNet stationary ⇒ zero residual",
             measures: "largest final risk over widths of the unregularized ResNet flow (L = 3, tanh, N = 8, d = 3, zero start W = 0, v = 0; adaptive Dormand–Prince) run until the risk is ≤ 1e-12 or t = 2e4; along it, ‖r‖, ‖Hᵀr‖, σ_min(H/√m) and the bound ‖Hᵀr‖/(√m σ_min); the width ratio of σ_min for the ResNet and for a collapsed DNN start",
-            rule: "final risk ≤ 1e-10 at every width (global minimum, r* = 0), ‖r‖ ≤ bound at every recorded step, and σ_min(H/√m) bounded away from 0 uniformly in m: its minimum along training > 0 at every width and, at the largest width, ≥ ½ of that at the smallest (no drift to 0 as m grows; one-sided, because at finite m σ_min is biased low like 1 − √(N/m)); negative control: the same width ratio of σ_min(H/√m) at the start of the i.i.d. μ_W = 0 DNN (collapsed features, §3.1; mean of 4 draws per width) must be < ½",
+            rule: "final risk ≤ 1e-10 at every width (global minimum, r* = 0), ‖r‖ ≤ bound at every recorded step, and σ_min(H/√m) bounded away from 0 uniformly in m: its minimum along training > 0 at every width and, at the largest width, ≥ ½ of that at the smallest (no drift to 0 as m grows; one-sided, because at finite m σ_min is biased low like 1 − √(N/m)); negative control: the same ratio over the same 4× width step, taken at 4× the widths (where the finite-width bias is small), of σ_min(H/√m) at the start of the i.i.d. μ_W = 0 DNN (collapsed features, §3.1; mean of 8 draws per width) must be < ½",
         },
         run,
     }
