@@ -24,8 +24,8 @@ pub fn claim() -> Claim {
         info: ClaimInfo {
             id: "C19",
             title: "degenerate start plateaus",
-            measures: "plateau length τ(m) = first time the risk falls to half the zero predictor's risk, along scaled GD (η = 0.2, run until the level is reached, checked every Δt = 10, or T_max = 600) of a DNN (L = 3, tanh, N = 8, d = 3) from the i.i.d. start (μ_W = 0, σ = 1: middle features collapse to 0) and from the min-norm start, mean over 6 inner seeds; value = τ_iid(m_max)/τ_iid(m_min)",
-            rule: "no run censored at T_max (every plateau is seen to end); i.i.d.: mean τ increases with every width step and τ(m_max)/τ(m_min) ≥ 1.25 over a 16× width range (escape from the collapsed state takes ~log m); min-norm: τ(m_max)/τ(m_min) within [0.8, 1.25] (width-independent mean-field curve up to O(m^(-1/2)) fluctuations); means over 6 inner seeds per width",
+            measures: "plateau length τ(m) = first time the risk falls to half the zero predictor's risk, along scaled GD (η = 0.2, run until the level is reached, checked every Δt = 10, or T_max = 600) of a DNN (L = 3, tanh, N = 8, d = 3) from the i.i.d. start (μ_W = 0, σ = 1: middle features collapse to 0) and from the min-norm start, mean over 24/12/6 inner seeds at m ≤ 16 / ≤ 64 / above; value = z of the i.i.d. growth τ(m_max) − τ(m_min)",
+            rule: "no run censored at T_max (every plateau is seen to end); i.i.d.: the plateau grows over the 16× width range, z = (mean τ(m_max) − mean τ(m_min))/√(se_max² + se_min²) ≥ 2 (escape from the collapsed state takes ~log m; scale-free: the growth against its own sampling error); min-norm: mean τ(m_max)/mean τ(m_min) within [0.8, 1.25] (width-independent mean-field curve up to O(m^(-1/2)) fluctuations); 24/12/6 inner seeds at m ≤ 16 / ≤ 64 / above",
         },
         run,
     }
