@@ -105,6 +105,17 @@ pub fn tick_label(v: f64) -> String {
     }
 }
 
+/// The label of tick `v` on an axis of extent `range`: on a linear axis a tick that is zero up to rounding
+/// (|v| < 1e-12 of the range: −5.55e-17 for 0) prints as 0; a log axis has no zero, so its ticks (1e-13 on
+/// an axis from 1e-14 to 10) print as they are.
+pub fn axis_tick(v: f64, range: f64, log: bool) -> String {
+    if log {
+        tick_label(v)
+    } else {
+        tick_label(snap_zero(v, range))
+    }
+}
+
 /// `v`, or 0 when it is zero up to rounding on an axis of extent `range`: |v| < 1e-12·range.
 pub fn snap_zero(v: f64, range: f64) -> f64 {
     if v.abs() < 1e-12 * range.abs() {
@@ -310,9 +321,9 @@ impl LinePlot {
                 .chain(self.hlines.iter().map(|h| h.1));
             let (x0, x1) = bounds(xs, self.log_x);
             let (y0, y1) = bounds(ys, self.log_y);
-            // A tick that is zero up to rounding (|v| < 1e-12 of the axis range: −5.55e-17 for 0) prints as 0.
-            let fmt_x = |v: &f64| tick_label(snap_zero(*v, x1 - x0));
-            let fmt_y = |v: &f64| tick_label(snap_zero(*v, y1 - y0));
+            let (log_x, log_y) = (self.log_x, self.log_y);
+            let fmt_x = |v: &f64| axis_tick(*v, x1 - x0, log_x);
+            let fmt_y = |v: &f64| axis_tick(*v, y1 - y0, log_y);
             macro_rules! draw {
                 ($chart:expr) => {{
                     let mut chart = $chart;
@@ -638,6 +649,15 @@ mod tests {
             .and_then(|v| v.parse::<u32>().ok())
             .unwrap();
         assert!(b.starts_with(&format!("<svg width=\"{CHART_W}\" height=\"{}\"", 2 * h)));
+    }
+
+    #[test]
+    fn log_axis_ticks_are_never_snapped_to_zero() {
+        // An axis from 1e-14 to 10 (C1's): its small ticks are values, not rounding noise.
+        assert_eq!(axis_tick(1e-13, 10.0, true), "1e-13");
+        assert_eq!(axis_tick(1e-11, 10.0, true), "1e-11");
+        assert_eq!(axis_tick(-5.55e-17, 1.0, false), "0");
+        assert_eq!(axis_tick(1e-13, 1e-10, false), "1e-13");
     }
 
     #[test]
