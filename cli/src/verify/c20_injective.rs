@@ -406,3 +406,27 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
         figure: Some(figure),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The negative control of (b) fails where it should: the local statistic ν of a DNN from the i.i.d.
+    /// degenerate start (a folding map) falls with m, slope < −0.1.
+    #[test]
+    fn c20_local_statistic_flags_a_folding_map() {
+        let data = sine(8, 3, 0).unwrap();
+        let problem = tanh_problem(&data).unwrap();
+        let widths = [32usize, 128, 512];
+        let nu: Vec<f64> = widths
+            .iter()
+            .map(|&m| {
+                let r = train(&problem, Model::FoldingDnn, m, 0, 20.0).unwrap();
+                r.probes.iter().map(|p| p.4).fold(f64::INFINITY, f64::min)
+            })
+            .collect();
+        let xs: Vec<f64> = widths.iter().map(|&m| m as f64).collect();
+        let (slope, _) = loglog_fit(&xs, &nu);
+        assert!(slope < -0.1, "folding control slope {slope}, ν {nu:?}");
+    }
+}

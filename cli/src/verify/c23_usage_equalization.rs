@@ -473,3 +473,56 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
         figure: Some(figure),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::Size;
+    use faer::Par;
+
+    /// The negative control fails where it should: on a layer with incoming cost the naive usage deviates
+    /// by ≥ 10 allowances, while the net usage stays within one; on layer 1 without incoming cost the two
+    /// coincide.
+    #[test]
+    fn c23_naive_usage_is_not_constant_where_the_net_usage_is() {
+        let mut compared = 0;
+        for seed in [0, 5] {
+            let ctx = ClaimCtx {
+                data_seed: seed,
+                init_seed: seed,
+                size: Size::Quick,
+                par: Par::Seq,
+            };
+            for lambda_a in [0.01, 0.0] {
+                let d = deep(&ctx, lambda_a, "test").unwrap();
+                // A layer whose support is one point has nothing to compare.
+                for (l, layer) in d
+                    .layers
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, x)| !x.points.is_empty())
+                {
+                    compared += 1;
+                    assert!(
+                        layer.net_ratio <= 1.0,
+                        "seed {seed} layer {l}: {}",
+                        layer.net_ratio
+                    );
+                    assert!(layer.formula_error <= FORMULA_TOL, "seed {seed} layer {l}");
+                    if layer.incoming_cost {
+                        assert!(
+                            layer.naive_ratio >= POWER,
+                            "seed {seed} layer {l}: {}",
+                            layer.naive_ratio
+                        );
+                    } else {
+                        assert!(
+                            (layer.naive_ratio - layer.net_ratio).abs()
+                                <= 1e-9 * layer.net_ratio.max(1.0)
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
