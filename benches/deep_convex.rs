@@ -12,8 +12,9 @@
 //!
 //! Each instance is solved once before timing; its objective, certified relative gap, termination and
 //! iteration count are printed (the bench does not require a certified optimum: it times the default
-//! method as it is). One solve at $n = 200$ takes minutes with the dense interior point, and criterion
-//! needs at least 11 of them: `NFF_BENCH_DEEP_MAX=100` caps the sizes.
+//! method, `DeepMethod::Auto` — nff's second-order-cone interior point on these $q = 2$ programs — as it is).
+//! Criterion needs at least 11 solves per size (seconds each at $n = 200$): `NFF_BENCH_DEEP_MAX=100` caps the
+//! sizes, `NFF_BENCH_DEEP_SIZES=25,50,100,200,1000` replaces them (1,000 per layer: minutes per solve).
 //!
 //! `cargo bench --bench deep_convex -- '^ci/'` runs the small group only ($N = 8$, 12 candidates per layer);
 //! `-- '^deep_convex/'` the full sizes only.
@@ -143,7 +144,10 @@ fn full(c: &mut Criterion) {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(usize::MAX);
-    let sizes: Vec<usize> = [25, 50, 100, 200]
+    let sizes: Vec<usize> = std::env::var("NFF_BENCH_DEEP_SIZES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|t| t.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![25, 50, 100, 200])
         .into_iter()
         .filter(|&n| n <= max)
         .collect();

@@ -5,7 +5,8 @@ several candidate counts per layer. Not part of the test suite.
 Usage (from the repository root):
     python3 -m pip install numpy cvxpy clarabel
     cargo build --release -p nff-cli
-    python3 benches/compare/convex_deep.py [--candidates 25,50,100] [--threads 1] [--nff target/release/nff]
+    python3 benches/compare/convex_deep.py [--candidates 25,50,100] [--threads 1] [--solver auto] [--clarabel-tol 1e-10]
+        [--nff target/release/nff]
 
 The thread count is applied to every tool: OMP/OPENBLAS/MKL/RAYON_NUM_THREADS for numpy and Clarabel,
 `nff --threads` for nff (default 1: the comparison machine's cores are shared).
@@ -16,7 +17,8 @@ One run, for each n in --candidates:
       limit on seed 0), 300 GD steps of eta = 0.05 with the group norms lambda = 0.01, q = 2), then `nff convex --problem deep
       --init STATE --fresh (n - n/2) --export-program PROG.npz`: its n/2 particles plus fresh candidates per layer,
       uniform pi (the instance of benches/deep_convex.rs, built through the CLI; docs/convex_deep.md has the file format);
- (ii) nff: `nff convex --problem deep --program PROG.npz --solver S` (--solver, default ipm: the dense interior point); time = its
+ (ii) nff: `nff convex --problem deep --program PROG.npz --solver S` (--solver, default auto: nff's second-order-cone
+      interior point where it applies, Clarabel otherwise); time = its
       `solve_seconds` (in-process, the fastest of --repeat), objective = `objective`;
  (iii) cvxpy + Clarabel: the same program built from the arrays of PROG.npz, in the mass variables of
       solvers/src/deep/mod.rs: p_l >= 0 (n_l), U_l (n_l x n_(l+1)), vhat (n_L),
@@ -27,7 +29,9 @@ One run, for each n in --candidates:
       the file's r1). Each perspective S^q/p^(q-1) <= t is one cone: for q = 2 the rotated second-order cone
       S^2 <= t p (what cp.quad_over_lin(S, p) canonicalizes to, written vectorized as cp.SOC(t + p, [2S, t - p])),
       for other q the power cone cp.PowCone3D(t, p, S, 1/q) (t^(1/q) p^(1-1/q) >= |S|); S >= sum |U| (cp.abs), the
-      entropy cp.rel_entr (an exponential cone). Solved with solver=cp.CLARABEL at its default tolerances;
+      entropy cp.rel_entr (an exponential cone). Solved with solver=cp.CLARABEL, at its default tolerances or, with
+      --clarabel-tol T, with tol_gap_abs = tol_gap_rel = tol_feas = T (and tol_ktratio = T/100) so that its objective can be
+      compared with nff's at 1e-7 relative (at the defaults, 1e-8, it differs by up to 4e-7);
       times: Clarabel's own `solver_stats.solve_time`, cvxpy's compile time (`problem.compilation_time`) separately;
  (iv) both objectives side by side, each also re-evaluated by this script at the tool's point (the same numpy
       evaluator for both), with their relative difference, the tool's primal residual (constraints, evaluated here),
@@ -53,7 +57,9 @@ def parse_args():
     ap.add_argument("--candidates", default="25,50,100", help="candidates per layer, comma-separated")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--solver", default="ipm", help="nff's deep solver: ipm, alm, structured or clarabel")
+    ap.add_argument("--solver", default="auto", help="nff's deep solver: auto, socp, clarabel, ipm, alm or structured")
+    ap.add_argument("--clarabel-tol", type=float, default=None,
+                    help="Clarabel's tol_gap_abs = tol_gap_rel = tol_feas (default: Clarabel's own, 1e-8)")
     ap.add_argument("--repeat", type=int, default=1, help="timing repetitions (the fastest is reported)")
     ap.add_argument("--nff", default=os.path.join(ROOT, "target", "release", "nff"),
                     help="the nff binary (default target/release/nff; CARGO_TARGET_DIR is honoured)")
@@ -232,7 +238,10 @@ def run_clarabel(args, program):
                 obj = obj + program.beta[l] * cp.sum(cp.rel_entr(p[l], program.pi[l]))
         problem = cp.Problem(cp.Minimize(obj), cons)
         t0 = time.perf_counter()
-        problem.solve(solver=cp.CLARABEL)
+        tol = {} if args.clarabel_tol is None else {
+            "tol_gap_abs": args.clarabel_tol, "tol_gap_rel": args.clarabel_tol, "tol_feas": args.clarabel_tol,
+            "tol_ktratio": args.clarabel_tol / 100, "max_iter": 400}
+        problem.solve(solver=cp.CLARABEL, **tol)
         total = time.perf_counter() - t0
         stats = problem.solver_stats
         point = ([np.asarray(x.value) for x in p], [np.asarray(x.value) for x in U], np.asarray(vh.value))
@@ -258,7 +267,8 @@ def main():
             raise SystemExit(f"nff binary not found at {args.nff}: run `cargo build --release -p nff-cli` or pass --nff")
     sizes = [int(c) for c in args.candidates.split(",") if c.strip()]
     print(f"deep program: depth {DEPTH}, N = {N_POINTS}, d = {D}, lambda = {LAMBDA}, q = {Q}, tanh, squared loss; "
-          f"threads = {args.threads}, best of {args.repeat}; times in seconds")
+          f"threads = {args.threads}, best of {args.repeat}; times in seconds; Clarabel tolerances: "
+          f"{'defaults' if args.clarabel_tol is None else args.clarabel_tol}")
     print("  P = the tool's reported objective; P_eval = the same program evaluated by this script at the tool's point;"
           " resid = max constraint violation (mass units)")
     results = []
@@ -266,7 +276,7 @@ def main():
         for n in sizes:
             prog_path = build_instance(args, tmp, n)
             program = Program(prog_path)
-            rows = [("nff ipm", run_nff(args, tmp, prog_path, program)),
+            rows = [(f"nff {args.solver}", run_nff(args, tmp, prog_path, program)),
                     ("cvxpy+Clarabel", run_clarabel(args, program))]
             ref = rows[0][1]
             print(f"\n[n = {n} candidates per layer: {program.sizes}; r1 rebuilt here vs file: {program.r1_diff:.1e}]")

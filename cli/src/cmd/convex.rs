@@ -73,7 +73,7 @@ pub struct ConvexArgs {
     /// (every solve is deterministic and gives the same solution; default 1).
     #[arg(long)]
     pub repeat: Option<usize>,
-    /// Deep: the algorithm, ipm (interior point, the default) or alm (augmented Lagrangian).
+    /// Deep: the algorithm: auto (the default: socp where it applies, else clarabel), socp (nff's second-order-cone interior point; q = 2, no entropy, squared loss), clarabel, ipm, alm or structured.
     #[arg(long)]
     pub solver: Option<String>,
     /// Deep: solve the program stored in this file (a `solution.npz` of an earlier run, or a file

@@ -70,9 +70,16 @@ impl Cone {
         m
     }
 
+    #[cfg(test)]
     /// $a\circ b$.
     pub fn circ(&self, a: &[f64], b: &[f64]) -> Vec<f64> {
         let mut out = vec![0.0; self.len];
+        self.circ_into(a, b, &mut out);
+        out
+    }
+
+    /// $a\circ b$ into `out`.
+    pub fn circ_into(&self, a: &[f64], b: &[f64], out: &mut [f64]) {
         for i in 0..self.lp {
             out[i] = a[i] * b[i];
         }
@@ -82,13 +89,19 @@ impl Cone {
                 out[i] = a[o] * b[i] + b[o] * a[i];
             }
         }
-        out
     }
 
     /// $\lambda\backslash v$: the $u$ with $\lambda\circ u = v$ ($\lambda\in\mathrm{int}\,\mathcal K$):
     /// $u_0 = (\lambda_0v_0 - \boldsymbol\lambda_1^\top\mathbf v_1)/(\lambda_0^2 - \|\boldsymbol\lambda_1\|^2)$, $\mathbf u_1 = (\mathbf v_1 - u_0\boldsymbol\lambda_1)/\lambda_0$.
+    #[cfg(test)]
     pub fn inv_circ(&self, lam: &[f64], v: &[f64]) -> Vec<f64> {
         let mut out = vec![0.0; self.len];
+        self.inv_circ_into(lam, v, &mut out);
+        out
+    }
+
+    /// [`Cone::inv_circ`] into `out`.
+    pub fn inv_circ_into(&self, lam: &[f64], v: &[f64], out: &mut [f64]) {
         for i in 0..self.lp {
             out[i] = v[i] / lam[i];
         }
@@ -101,14 +114,25 @@ impl Cone {
                 out[i] = (v[i] - u0 * lam[i]) / lam[o];
             }
         }
-        out
     }
 
     /// The NT scaling of $(s, z)$, both interior.
     pub fn scaling(&self, s: &[f64], z: &[f64]) -> Scaling {
-        let lp = (0..self.lp).map(|i| (s[i] / z[i]).sqrt()).collect();
-        let mut eta = Vec::with_capacity(self.soc.len());
-        let mut wbar = vec![0.0; self.len];
+        let mut sc = Scaling {
+            lp: vec![],
+            eta: vec![],
+            wbar: vec![],
+        };
+        self.scaling_into(s, z, &mut sc);
+        sc
+    }
+
+    /// [`Cone::scaling`] in the storage of `sc`.
+    pub fn scaling_into(&self, s: &[f64], z: &[f64], sc: &mut Scaling) {
+        sc.lp.clear();
+        sc.lp.extend((0..self.lp).map(|i| (s[i] / z[i]).sqrt()));
+        sc.eta.clear();
+        sc.wbar.resize(self.len, 0.0);
         for &(o, d) in &self.soc {
             let (sv, zv) = (&s[o..o + d], &z[o..o + d]);
             let sj = jnorm2(sv);
@@ -119,18 +143,24 @@ impl Cone {
                 sz += sv[i] * zv[i];
             }
             let g = ((1.0 + sz / (sn * zn)) / 2.0).sqrt();
-            wbar[o] = (sv[0] / sn + zv[0] / zn) / (2.0 * g);
+            sc.wbar[o] = (sv[0] / sn + zv[0] / zn) / (2.0 * g);
             for i in 1..d {
-                wbar[o + i] = (sv[i] / sn - zv[i] / zn) / (2.0 * g);
+                sc.wbar[o + i] = (sv[i] / sn - zv[i] / zn) / (2.0 * g);
             }
-            eta.push((sj / zj).sqrt().sqrt());
+            sc.eta.push((sj / zj).sqrt().sqrt());
         }
-        Scaling { lp, eta, wbar }
     }
 
+    #[cfg(test)]
     /// $W v$ (`inverse`: $W^{-1}v$).
     pub fn apply_w(&self, sc: &Scaling, v: &[f64], inverse: bool) -> Vec<f64> {
         let mut out = vec![0.0; self.len];
+        self.apply_w_into(sc, v, inverse, &mut out);
+        out
+    }
+
+    /// $W v$ (`inverse`: $W^{-1}v$) into `out`.
+    pub fn apply_w_into(&self, sc: &Scaling, v: &[f64], inverse: bool, out: &mut [f64]) {
         for i in 0..self.lp {
             out[i] = if inverse {
                 v[i] / sc.lp[i]
@@ -139,33 +169,46 @@ impl Cone {
             };
         }
         for (c, &(o, d)) in self.soc.iter().enumerate() {
-            let w = &sc.wbar[o..o + d];
-            let sgn = if inverse { -1.0 } else { 1.0 };
-            let f = if inverse { 1.0 / sc.eta[c] } else { sc.eta[c] };
-            // W̄ v = (w0 v0 + w1ᵀv1, v1 + (v0 + w1ᵀv1/(1 + w0)) w1); W̄⁻¹ = J W̄ J flips the signs of w1.
-            let w1v1 = sgn * dot(&w[1..], &v[o + 1..o + d]);
-            out[o] = f * (w[0] * v[o] + w1v1);
-            let a = v[o] + w1v1 / (1.0 + w[0]);
-            for i in 1..d {
-                out[o + i] = f * (v[o + i] + sgn * a * w[i]);
-            }
+            w_cone(sc, c, o, d, &v[o..o + d], inverse, &mut out[o..o + d]);
         }
+    }
+
+    /// $W^2v$ (`inverse`: $W^{-2}v$) into `out`, applied as two products with $W^{\pm1}$ per cone (never
+    /// through the formed block, whose small eigenvalues the rounding of $2\bar w\bar w^\top - J$ would lose).
+    pub fn apply_w2_into(&self, sc: &Scaling, v: &[f64], inverse: bool, out: &mut [f64]) {
+        for i in 0..self.lp {
+            let w = sc.lp[i];
+            // Two products, as on the cones (the same bits as applying W twice).
+            out[i] = if inverse { v[i] / w / w } else { v[i] * w * w };
+        }
+        let mut tmp = [0.0; 8];
+        for (c, &(o, d)) in self.soc.iter().enumerate() {
+            w_cone(sc, c, o, d, &v[o..o + d], inverse, &mut tmp[..d]);
+            let t = tmp;
+            w_cone(sc, c, o, d, &t[..d], inverse, &mut out[o..o + d]);
+        }
+    }
+
+    #[cfg(test)]
+    /// The dense block $W^2 = \eta^2(2\bar w\bar w^\top - J)$ of second-order cone `c` (row-major $m\times m$).
+    pub fn w2_block(&self, sc: &Scaling, c: usize) -> Vec<f64> {
+        let d = self.soc[c].1;
+        let mut out = vec![0.0; d * d];
+        self.w2_block_into(sc, c, &mut out);
         out
     }
 
-    /// The dense block $W^2 = \eta^2(2\bar w\bar w^\top - J)$ of second-order cone `c` (row-major $m\times m$).
-    pub fn w2_block(&self, sc: &Scaling, c: usize) -> Vec<f64> {
+    /// [`Cone::w2_block`] into `out` (length $m^2$).
+    pub fn w2_block_into(&self, sc: &Scaling, c: usize, out: &mut [f64]) {
         let (o, d) = self.soc[c];
         let w = &sc.wbar[o..o + d];
         let e2 = sc.eta[c] * sc.eta[c];
-        let mut out = vec![0.0; d * d];
         for i in 0..d {
             for j in 0..d {
                 out[i * d + j] = e2 * 2.0 * w[i] * w[j];
             }
             out[i * d + i] += if i == 0 { -e2 } else { e2 };
         }
-        out
     }
 
     /// The largest $\alpha\le\alpha_{\max}$ with $x + \alpha\,dx\in\mathcal K$ ($x$ interior).
@@ -180,6 +223,20 @@ impl Cone {
             a = a.min(soc_step(&x[o..o + d], &dx[o..o + d]));
         }
         a.max(0.0)
+    }
+}
+
+/// $W v$ or $W^{-1}v$ on second-order cone `c` (at offset `o`, dimension `d`): $\bar Wv = (\bar w_0v_0 + \bar{\mathbf w}_1^\top\mathbf v_1,\
+/// \mathbf v_1 + (v_0 + \bar{\mathbf w}_1^\top\mathbf v_1/(1 + \bar w_0))\bar{\mathbf w}_1)$; $\bar W^{-1} = J\bar WJ$ flips the signs of $\bar{\mathbf w}_1$.
+fn w_cone(sc: &Scaling, c: usize, o: usize, d: usize, v: &[f64], inverse: bool, out: &mut [f64]) {
+    let w = &sc.wbar[o..o + d];
+    let sgn = if inverse { -1.0 } else { 1.0 };
+    let f = if inverse { 1.0 / sc.eta[c] } else { sc.eta[c] };
+    let w1v1 = sgn * dot(&w[1..], &v[1..d]);
+    out[0] = f * (w[0] * v[0] + w1v1);
+    let a = v[0] + w1v1 / (1.0 + w[0]);
+    for i in 1..d {
+        out[i] = f * (v[i] + sgn * a * w[i]);
     }
 }
 

@@ -19,7 +19,7 @@
 use super::super::DeepProgram;
 use super::cone::Cone;
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, MatRef, Par};
+use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 pub(crate) const SQRT_HALF: f64 = std::f64::consts::FRAC_1_SQRT_2;
 
@@ -143,37 +143,48 @@ impl Layout {
         )
     }
 
+    #[cfg(test)]
     /// $Ax$.
     pub fn apply_a(&self, prog: &DeepProgram, x: &[f64], par: Par) -> Vec<f64> {
+        let mut r = vec![0.0; self.ny];
+        self.apply_a_into(prog, x, &mut r, par);
+        r
+    }
+
+    /// $Ax$ into `r` (length `ny`).
+    pub fn apply_a_into(&self, prog: &DeepProgram, x: &[f64], r: &mut [f64], par: Par) {
         let n = self.n;
         let last = self.depth - 1;
-        let mut r = vec![0.0; self.ny];
+        let mut rowsum = Vec::new();
         for w in 0..last {
             let (nw, nk) = (self.sz[w], self.sz[w + 1]);
             let up = self.umat(x, self.up[w], w);
             let um = self.umat(x, self.um[w], w);
-            let d = Mat::from_fn(nw, nk, |j, k| up[(j, k)] - um[(j, k)]);
+            // H(Û⁺ − Û⁻) as two products (no nw × nk temporary).
             let mut hd = Mat::<f64>::zeros(n, nk);
             matmul(
                 hd.as_mut(),
                 Accum::Replace,
                 prog.h[w].as_ref(),
-                d.as_ref(),
+                up,
                 1.0,
                 par,
             );
+            matmul(hd.as_mut(), Accum::Add, prog.h[w].as_ref(), um, -1.0, par);
             let z = &prog.cand.z[w + 1];
             let g = self.gamma[w];
-            let mut rowsum = vec![0.0; nw];
+            rowsum.clear();
+            rowsum.resize(nw, 0.0);
             for k in 0..nk {
                 let b = self.blk[w] + k * (n + 1);
                 let p = self.mass_of(x, w + 1, k);
                 for i in 0..n {
                     r[b + i] = hd[(i, k)] - p * z[(i, k)];
                 }
+                let (cp, cm) = (up.col(k), um.col(k));
                 let mut colsum = 0.0;
                 for j in 0..nw {
-                    let a = up[(j, k)] + um[(j, k)];
+                    let a = cp[j] + cm[j];
                     colsum += a;
                     rowsum[j] += a;
                 }
@@ -199,14 +210,21 @@ impl Layout {
             }
             r[self.out + i] = s;
         }
-        r
     }
 
+    #[cfg(test)]
     /// $A^\top y$.
     pub fn apply_at(&self, prog: &DeepProgram, y: &[f64], par: Par) -> Vec<f64> {
+        let mut x = vec![0.0; self.nx];
+        self.apply_at_into(prog, y, &mut x, par);
+        x
+    }
+
+    /// $A^\top y$ into `x` (length `nx`; every entry is overwritten).
+    pub fn apply_at_into(&self, prog: &DeepProgram, y: &[f64], x: &mut [f64], par: Par) {
         let n = self.n;
         let last = self.depth - 1;
-        let mut x = vec![0.0; self.nx];
+        x[self.cone_off[0]..self.yhat].fill(0.0);
         // p-coefficient of each candidate, accumulated, then spread onto (u0, u1).
         let mut pc: Vec<Vec<f64>> = (0..self.depth)
             .map(|l| vec![y[self.mass + l]; self.sz[l]])
@@ -214,30 +232,39 @@ impl Layout {
         for w in 0..last {
             let (nw, nk) = (self.sz[w], self.sz[w + 1]);
             let ycons = Mat::from_fn(n, nk, |i, k| y[self.blk[w] + k * (n + 1) + i]);
-            let mut hty = Mat::<f64>::zeros(nw, nk);
+            let g = self.gamma[w];
+            let z = &prog.cand.z[w + 1];
+            // Hᵀy of the column blocks, written where Û⁺ goes, then spread onto Û⁺ and Û⁻.
+            let (lo, hi) = x.split_at_mut(self.um[w]);
+            let xp = &mut lo[self.up[w]..self.up[w] + nw * nk];
+            let xm = &mut hi[..nw * nk];
             matmul(
-                hty.as_mut(),
+                MatMut::from_column_major_slice_mut(xp, nw, nk),
                 Accum::Replace,
                 prog.h[w].as_ref().transpose(),
                 ycons.as_ref(),
                 1.0,
                 par,
             );
-            let g = self.gamma[w];
-            let z = &prog.cand.z[w + 1];
+            let yt = &y[self.t[w]..self.t[w] + nw];
             for k in 0..nk {
                 let ysin = y[self.blk[w] + k * (n + 1) + n];
+                let cp = &mut xp[k * nw..(k + 1) * nw];
+                let cm = &mut xm[k * nw..(k + 1) * nw];
                 for j in 0..nw {
-                    let common = -g * (ysin + y[self.t[w] + j]);
-                    x[self.up[w] + j + k * nw] = hty[(j, k)] + common;
-                    x[self.um[w] + j + k * nw] = -hty[(j, k)] + common;
+                    let common = -g * (ysin + yt[j]);
+                    let hty = cp[j];
+                    cp[j] = hty + common;
+                    cm[j] = -hty + common;
                 }
                 let mut zy = 0.0;
                 for i in 0..n {
                     zy += z[(i, k)] * ycons[(i, k)];
                 }
                 pc[w + 1][k] -= zy;
-                x[self.cone_at(w + 1, k) + 2] += ysin;
+            }
+            for k in 0..nk {
+                x[self.cone_at(w + 1, k) + 2] += y[self.blk[w] + k * (n + 1) + n];
             }
         }
         let h = &prog.h[last];
@@ -261,7 +288,6 @@ impl Layout {
         for i in 0..n {
             x[self.yhat + i] = y[self.out + i];
         }
-        x
     }
 
     /// $b$: 1 on the mass rows.

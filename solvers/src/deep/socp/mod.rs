@@ -19,13 +19,18 @@
 //! $$(P + W^{-2})\Delta x + A^\top\Delta y = -r_d + W^{-1}(\lambda\backslash\xi),\quad A\Delta x = -r_p,\quad \Delta z = W^{-1}(\lambda\backslash\xi) - W^{-2}\Delta x_{\mathcal K},$$
 //! by the normal equations $AH^{-1}A^\top\Delta y = AH^{-1}(\dots) + r_p$, $H = P + W^{-2}$, for the affine direction
 //! ($\xi = -\lambda\circ\lambda$) and then the combined one ($\xi = \sigma\mu\mathbf e - \lambda\circ\lambda - (W^{-1}\Delta x^a)\circ(W\Delta z^a)$, $\sigma = (1 - \alpha_a)^3$), each
-//! with two steps of iterative refinement against the matrix-free $AH^{-1}A^\top$. Steps go 0.99 of the way to the
-//! boundary. Start: the CVXOPT point (the least-norm solution with $W = I$, shifted into the cone).
+//! refined against the whole Newton system, matrix-free ([`DeepProgram::newton_solve`]: at most [`MAX_REFINE`] steps,
+//! until the residual is below [`REFINE_TOL`] relative to the right-hand side or stops halving; 1–2 steps per
+//! direction on the benchmark instances). Steps go 0.99 of the way to the boundary. Start: CVXOPT's two least-squares points in norms scaled to the program ([`DeepProgram::socp_start`]).
 //!
 //! # Stopping and certificates
 //! It stops when the primal residual, the dual residual (relative to $1 + \|b\|_\infty$, $1 + \|c\|_\infty$) and the
-//! relative gap $x_{\mathcal K}^\top z/\max(1, |f|)$ are all below `tol_gap`; when a step is shorter than $10^{-8}$ or
-//! the residuals stop decreasing (`Stalled`); or at `max_newton` (`MaxIterations`). The driver
+//! relative gap $x_{\mathcal K}^\top z/\max(1, |f|)$ are below `tol_primal`, `tol_dual` and `tol_gap`, each floored
+//! ([`TOL_FEAS_FLOOR`], [`TOL_GAP_FLOOR`]: below $10^{-9}$ rounding in the normal equations, not the method, sets the
+//! residuals); when a step is shorter than [`MIN_STEP`], the factorization fails after the first step, or the worst
+//! scaled residual has not halved for [`STALL_ITERATIONS`] iterations once within [`STALL_SCORE`] of its tolerance
+//! (`Stalled`); or at `max_newton` (`MaxIterations`). Stopped short, it returns the best iterate seen (by the
+//! worst of the three scaled residuals), not the last. The driver
 //! ([`DeepProgram::solve`]) then makes the point exactly feasible and certifies it with the bound of
 //! [`DeepProgram::dual_bound`] at the multipliers read from $y$ (the same convention as Clarabel's, see
 //! [`super::conic`]): the reported gap is that certificate, never the method's own.
@@ -93,12 +98,64 @@ pub(crate) fn not_applicable(prog: &DeepProgram) -> Option<String> {
     None
 }
 
-/// The residuals and objective values of an iterate.
+/// The iterate: $x = (x_{\mathcal K}, \hat{\mathbf y})$, the multipliers $y$ and the cone duals $z$.
 #[derive(Clone)]
 struct State {
     x: Vec<f64>,
     y: Vec<f64>,
     z: Vec<f64>,
+}
+
+/// Scratch of [`DeepProgram::newton_solve`]: `nx`-long `tmp`, `e1`, `cx`; `ny`-long `adx`, `e2`, `cy`.
+struct RefineBufs {
+    tmp: Vec<f64>,
+    e1: Vec<f64>,
+    cx: Vec<f64>,
+    adx: Vec<f64>,
+    e2: Vec<f64>,
+    cy: Vec<f64>,
+}
+
+impl RefineBufs {
+    fn new(lay: &Layout) -> Self {
+        Self {
+            tmp: vec![0.0; lay.nx],
+            e1: vec![0.0; lay.nx],
+            cx: vec![0.0; lay.nx],
+            adx: vec![0.0; lay.ny],
+            e2: vec![0.0; lay.ny],
+            cy: vec![0.0; lay.ny],
+        }
+    }
+}
+
+/// A Newton direction $(\Delta x, \Delta y, \Delta z)$ and the scratch that computes it.
+struct Direction {
+    dx: Vec<f64>,
+    dy: Vec<f64>,
+    dz: Vec<f64>,
+    /// $\lambda\backslash\xi$, $W^{-1}(\lambda\backslash\xi)$, the right-hand sides, $A^\top\Delta y$.
+    q: Vec<f64>,
+    wq: Vec<f64>,
+    r1: Vec<f64>,
+    r2: Vec<f64>,
+    aty: Vec<f64>,
+}
+
+impl Direction {
+    fn new(lay: &Layout) -> Self {
+        let nk = lay.cone.len;
+        Self {
+            dx: vec![0.0; lay.nx],
+            dy: vec![0.0; lay.ny],
+            dz: vec![0.0; nk],
+            q: vec![0.0; nk],
+            wq: vec![0.0; nk],
+            r1: vec![0.0; lay.nx],
+            r2: vec![0.0; lay.ny],
+            aty: vec![0.0; lay.nx],
+        }
+    }
 }
 
 impl DeepProgram {
@@ -124,43 +181,12 @@ impl DeepProgram {
         let const_term = self.y.iter().map(|v| v * v).sum::<f64>() / (2.0 * nf);
         let bnorm = 1.0 + b.iter().fold(0.0f64, |a, v| a.max(v.abs()));
         let cnorm = 1.0 + c.iter().fold(0.0f64, |a, v| a.max(v.abs()));
-
-        // Start (CVXOPT): (P + I) x + Aᵀy = −c, Ax = b with H⁻¹ = I on the cone, N on ŷ; s = x_K, z = −x_K, shifted.
-        let hi0 = Hinv {
-            lp: vec![1.0; cone.lp],
-            soc: cone
-                .soc
-                .iter()
-                .map(|&(_, d)| {
-                    let mut e = vec![0.0; d * d];
-                    (0..d).for_each(|i| e[i * d + i] = 1.0);
-                    e
-                })
-                .collect(),
-            yhat: nf,
-        };
-        let neg_c: Vec<f64> = c.iter().map(|v| -v).collect();
-        let nrm0 = Normal::new(self, &lay, &st, &hi0, opts.threads)?;
-        let (x0, y0) = self.newton_solve(&lay, &nrm0, &HMap { sc: None, nf }, &neg_c, &b, par);
-        let mut s = State {
-            x: x0,
-            y: y0,
-            z: vec![0.0; nk],
-        };
-        for i in 0..nk {
-            s.z[i] = -s.x[i];
-        }
-        let e = cone.identity();
-        for v in [&mut s.x[..nk], &mut s.z[..]] {
-            let a = -cone.min_eig(v);
-            if a >= -1e-8 {
-                for i in 0..nk {
-                    v[i] += (1.0 + a) * e[i];
-                }
-            }
-        }
-
         let trace = std::env::var_os("NFF_SOCP_TRACE").is_some();
+
+        let mut rb = RefineBufs::new(&lay);
+        let (mut s, mut nrm) =
+            self.socp_start(&lay, &st, &c, &b, nf, opts.threads, &mut rb, par)?;
+        let e = cone.identity();
         let tol_p = opts.tol_primal.max(TOL_FEAS_FLOOR);
         let tol_d = opts.tol_dual.max(TOL_FEAS_FLOOR);
         let tol_g = opts.tol_gap.max(TOL_GAP_FLOOR);
@@ -171,14 +197,32 @@ impl DeepProgram {
         let mut best: Option<(f64, State, f64)> = None;
         let mut no_progress = 0;
         let mut last_gap = f64::INFINITY;
-        let (mut t_normal, mut t_dir) = (0.0, 0.0);
+        let (mut t_normal, mut t_dir, mut sweeps) = (0.0, 0.0, 0);
+        let mut rp = vec![0.0; lay.ny];
+        let mut rd = vec![0.0; lay.nx];
+        let mut lam = vec![0.0; nk];
+        let mut lamlam = vec![0.0; nk];
+        let mut xi = vec![0.0; nk];
+        let mut wdx = vec![0.0; nk];
+        let mut wdz = vec![0.0; nk];
+        let mut corr = vec![0.0; nk];
+        let mut aff = Direction::new(&lay);
+        let mut dir = Direction::new(&lay);
+        let mut sc = cone.scaling(&e, &e);
+        let mut hi = Hinv {
+            lp: vec![],
+            soc: cone.soc.iter().map(|&(_, d)| vec![0.0; d * d]).collect(),
+            yhat: nf,
+        };
         for it in 0..opts.max_newton {
             iterations = it;
             // Residuals.
-            let ax = lay.apply_a(self, &s.x, par);
-            let rp: Vec<f64> = ax.iter().zip(&b).map(|(a, b)| a - b).collect();
-            let aty = lay.apply_at(self, &s.y, par);
-            let mut rd: Vec<f64> = (0..lay.nx).map(|i| c[i] + aty[i]).collect();
+            lay.apply_a_into(self, &s.x, &mut rp, par);
+            rp.iter_mut().zip(&b).for_each(|(r, b)| *r -= b);
+            lay.apply_at_into(self, &s.y, &mut rd, par);
+            for i in 0..lay.nx {
+                rd[i] += c[i];
+            }
             for i in 0..nk {
                 rd[i] -= s.z[i];
             }
@@ -223,11 +267,11 @@ impl DeepProgram {
             }
             let mu = sz / cone.degree();
             // Scaling and the normal matrix.
-            let sc = cone.scaling(&s.x[..nk], &s.z);
-            let hi = self.hinv(&lay, &sc, nf);
+            cone.scaling_into(&s.x[..nk], &s.z, &mut sc);
+            self.hinv_into(&lay, &sc, &mut hi);
             let tn = Instant::now();
-            let nrm = match Normal::new(self, &lay, &st, &hi, opts.threads) {
-                Ok(nrm) => nrm,
+            match nrm.refactor(self, &lay, &st, &hi, opts.threads) {
+                Ok(()) => {}
                 // Near the optimum a factorization can fail to rounding: the best iterate stands.
                 Err(_) if it > 0 => {
                     termination = Termination::Stalled;
@@ -240,26 +284,33 @@ impl DeepProgram {
                 eprintln!("      normal matrix regularized by {:.1e}", nrm.ridge);
             }
             let td = Instant::now();
-            let lam = cone.apply_w(&sc, &s.z, false);
-            let lamlam = cone.circ(&lam, &lam);
+            let h = HMap::Nt(&sc, nf);
+            cone.apply_w_into(&sc, &s.z, false, &mut lam);
+            cone.circ_into(&lam, &lam, &mut lamlam);
             // Affine direction: ξ = −λ∘λ.
-            let xi_a: Vec<f64> = lamlam.iter().map(|v| -v).collect();
-            let (dxa, _, dza) = self.direction(&lay, &nrm, &hi, &sc, &lam, &xi_a, &rd, &rp, par);
+            for i in 0..nk {
+                xi[i] = -lamlam[i];
+            }
+            sweeps += self.direction(
+                &lay, &nrm, &h, &sc, &lam, &xi, &rd, &rp, &mut aff, &mut rb, par,
+            );
             let alpha_a = cone
-                .max_step(&s.x[..nk], &dxa[..nk], 1.0)
-                .min(cone.max_step(&s.z, &dza, 1.0));
+                .max_step(&s.x[..nk], &aff.dx[..nk], 1.0)
+                .min(cone.max_step(&s.z, &aff.dz, 1.0));
             let sigma = (1.0 - alpha_a).powi(3);
             // Combined direction.
-            let wdx = cone.apply_w(&sc, &dxa[..nk], true);
-            let wdz = cone.apply_w(&sc, &dza, false);
-            let corr = cone.circ(&wdx, &wdz);
-            let xi: Vec<f64> = (0..nk)
-                .map(|i| sigma * mu * e[i] - lamlam[i] - corr[i])
-                .collect();
-            let (dx, dy, dz) = self.direction(&lay, &nrm, &hi, &sc, &lam, &xi, &rd, &rp, par);
+            cone.apply_w_into(&sc, &aff.dx[..nk], true, &mut wdx);
+            cone.apply_w_into(&sc, &aff.dz, false, &mut wdz);
+            cone.circ_into(&wdx, &wdz, &mut corr);
+            for i in 0..nk {
+                xi[i] = sigma * mu * e[i] - lamlam[i] - corr[i];
+            }
+            sweeps += self.direction(
+                &lay, &nrm, &h, &sc, &lam, &xi, &rd, &rp, &mut dir, &mut rb, par,
+            );
             let amax = cone
-                .max_step(&s.x[..nk], &dx[..nk], f64::INFINITY)
-                .min(cone.max_step(&s.z, &dz, f64::INFINITY));
+                .max_step(&s.x[..nk], &dir.dx[..nk], f64::INFINITY)
+                .min(cone.max_step(&s.z, &dir.dz, f64::INFINITY));
             let alpha = (STEP_FRACTION * amax).min(1.0);
             t_dir += td.elapsed().as_secs_f64();
             if trace {
@@ -271,13 +322,13 @@ impl DeepProgram {
                 termination = Termination::Stalled;
                 break;
             }
-            for (v, d) in s.x.iter_mut().zip(&dx) {
+            for (v, d) in s.x.iter_mut().zip(&dir.dx) {
                 *v += alpha * d;
             }
-            for (v, d) in s.y.iter_mut().zip(&dy) {
+            for (v, d) in s.y.iter_mut().zip(&dir.dy) {
                 *v += alpha * d;
             }
-            for (v, d) in s.z.iter_mut().zip(&dz) {
+            for (v, d) in s.z.iter_mut().zip(&dir.dz) {
                 *v += alpha * d;
             }
         }
@@ -287,31 +338,132 @@ impl DeepProgram {
         };
         let solve_seconds = t0.elapsed().as_secs_f64();
         if trace {
-            eprintln!("socp: {solve_seconds:.3} s, normal matrices {t_normal:.3} s, directions {t_dir:.3} s");
+            block_stats(&lay, &s);
+            eprintln!(
+                "socp: {solve_seconds:.3} s, normal matrices {t_normal:.3} s, directions {t_dir:.3} s, \
+                 {sweeps} refinement sweeps"
+            );
         }
         Ok(self.socp_outcome(&lay, &s, iterations, solve_seconds, gap, termination))
     }
 
-    /// $H^{-1}$ for the scaling `sc`.
-    fn hinv(&self, lay: &Layout, sc: &Scaling, nf: f64) -> Hinv {
+    /// The starting point, and a normal matrix (its storage is reused by the iterations).
+    ///
+    /// CVXOPT's two least-squares problems (Vandenberghe 2010, §7.3), each in a norm scaled to the
+    /// program: the primal point $\min\frac12\|D_p^{-1}x_{\mathcal K}\|^2 + \frac12\hat{\mathbf y}^\top P\hat{\mathbf y}$ s.t. $Ax = b$ and the dual point
+    /// $\min\frac12\|D_zz\|^2$ over $z = c + A^\top y$ (on the cone; $\hat{\mathbf y}$ free), then each shifted into the cone along
+    /// the identity of its scaled variables ($x_{\mathcal K} \mathrel{+}= (1 + a)D_p\mathbf e$ if $a = -\min\mathrm{eig}(D_p^{-1}x_{\mathcal K})\ge0$, the
+    /// same for $z$ with $D_z$). $D_p$ is $1/n_\ell$ on the cone and output weights of layer $\ell$ and $1/(n_wn_{w+1})$ on the
+    /// weights of layer $w$ — the scale of a uniform point ($p = 1/n_\ell$, $\hat U\sim 1/(n_wn_{w+1})$); $D_z$ is 1 on the cones and
+    /// output weights and $1/\sqrt{n_wn_{w+1}}$ on the weights (chosen by iteration counts on the instances of
+    /// `benches/compare/convex_deep.py`). With the unscaled start ($D = I$) the masses start at
+    /// $\sim1$ each, the mass rows are violated by $\sim n_\ell$ and the method took 44, 58 and ≥100 iterations at 100, 200
+    /// and 1,000 candidates per layer; with these weights 30, 30 and 41 (and 19–21 at 25–50).
+    #[allow(clippy::too_many_arguments)]
+    fn socp_start(
+        &self,
+        lay: &Layout,
+        st: &Static,
+        c: &[f64],
+        b: &[f64],
+        nf: f64,
+        threads: usize,
+        rb: &mut RefineBufs,
+        par: faer::Par,
+    ) -> Result<(State, Normal)> {
         let cone = &lay.cone;
-        Hinv {
-            lp: sc.lp.iter().map(|w| w * w).collect(),
-            soc: (0..cone.soc.len())
-                .map(|ci| cone.w2_block(sc, ci))
+        let nk = cone.len;
+        // Per-coordinate weights: (n_w n_{w+1})^(−eu/2) on the weights, n_ℓ^(−ec) on the cones and v̂.
+        let weights = |eu: f64, ec: f64| -> Vec<f64> {
+            let mut d = vec![1.0; nk];
+            for w in 0..lay.depth - 1 {
+                let len = lay.sz[w] * lay.sz[w + 1];
+                let v = (len as f64).powf(-eu / 2.0);
+                d[lay.up[w]..lay.up[w] + len].fill(v);
+                d[lay.um[w]..lay.um[w] + len].fill(v);
+            }
+            let nl = lay.sz[lay.depth - 1];
+            let v = (nl as f64).powf(-ec);
+            d[lay.vp..lay.vp + nl].fill(v);
+            d[lay.vm..lay.vm + nl].fill(v);
+            for l in 0..lay.depth {
+                let v = (lay.sz[l] as f64).powf(-ec);
+                let o = lay.cone_off[l];
+                d[o..o + lay.sz[l] * lay.cone_dim[l]].fill(v);
+            }
+            d
+        };
+        // H⁻¹ = diag(d²) on the cone, N on ŷ, as the normal equations take it.
+        let hinv_of = |d2: &[f64]| Hinv {
+            lp: d2[..cone.lp].to_vec(),
+            soc: cone
+                .soc
+                .iter()
+                .map(|&(o, d)| {
+                    let mut e = vec![0.0; d * d];
+                    (0..d).for_each(|i| e[i * d + i] = d2[o]);
+                    e
+                })
                 .collect(),
             yhat: nf,
+        };
+        let dp = weights(2.0, 1.0);
+        let dz = weights(1.0, 0.0);
+        let dp2: Vec<f64> = dp.iter().map(|v| v * v).collect();
+        // The dual problem weighs z by D_z: H⁻¹ = D_z².
+        let dz2: Vec<f64> = dz.iter().map(|v| v * v).collect();
+        let mut x = vec![0.0; lay.nx];
+        let mut y = vec![0.0; lay.ny];
+        let mut aty = vec![0.0; lay.nx];
+        // Primal: H⁻¹ = D_p², r₁ = 0, r₂ = b.
+        let mut nrm = Normal::new(self, lay, st, &hinv_of(&dp2), threads)?;
+        let zero = vec![0.0; lay.nx];
+        let h = HMap::Diag(&dp2, nf);
+        self.newton_solve(lay, &nrm, &h, &zero, b, &mut x, &mut y, &mut aty, rb, par);
+        // Dual: H⁻¹ = D_z², r₁ = −c, r₂ = 0; z = c + Aᵀy on the cone.
+        nrm.refactor(self, lay, st, &hinv_of(&dz2), threads)?;
+        let h = HMap::Diag(&dz2, nf);
+        let neg_c: Vec<f64> = c.iter().map(|v| -v).collect();
+        let zero_y = vec![0.0; lay.ny];
+        let mut xd = vec![0.0; lay.nx];
+        self.newton_solve(
+            lay, &nrm, &h, &neg_c, &zero_y, &mut xd, &mut y, &mut aty, rb, par,
+        );
+        let z = (0..nk).map(|i| c[i] + aty[i]).collect();
+        let mut s = State { x, y, z };
+        let e = cone.identity();
+        for (v, d) in [(&mut s.x[..nk], &dp), (&mut s.z[..], &dz)] {
+            let scaled: Vec<f64> = (0..nk).map(|i| v[i] / d[i]).collect();
+            let a = -cone.min_eig(&scaled);
+            if a >= -1e-8 {
+                for i in 0..nk {
+                    v[i] += (1.0 + a) * e[i] * d[i];
+                }
+            }
+        }
+        Ok((s, nrm))
+    }
+
+    /// $H^{-1}$ for the scaling `sc`, in the storage of `hi`.
+    fn hinv_into(&self, lay: &Layout, sc: &Scaling, hi: &mut Hinv) {
+        let cone = &lay.cone;
+        hi.lp.clear();
+        hi.lp.extend(sc.lp.iter().map(|w| w * w));
+        for (ci, blk) in hi.soc.iter_mut().enumerate() {
+            cone.w2_block_into(sc, ci, blk);
         }
     }
 
-    /// Solve $H\Delta x + A^\top\Delta y = r_1$, $A\Delta x = r_2$ by the normal equations
+    /// Solve $H\Delta x + A^\top\Delta y = r_1$, $A\Delta x = r_2$ into `dx`, `dy` by the normal equations
     /// $M\Delta y = AH^{-1}r_1 - r_2$, $\Delta x = H^{-1}(r_1 - A^\top\Delta y)$, then up to [`MAX_REFINE`] steps of
     /// iterative refinement on the whole system: the residuals $e_1 = r_1 - H\Delta x - A^\top\Delta y$,
     /// $e_2 = r_2 - A\Delta x$ are evaluated directly (with $H$ and $H^{-1}$ applied as products with $W^{\mp1}$,
     /// never through the formed blocks) and the correction solved by the same factorization. Refining the
     /// normal equations alone is not enough: near the optimum $H^{-1}$ spans $\mu^{\mp1}$, and the rounding in
     /// $AH^{-1}A^\top$ then reaches $A\Delta x$ — the primal residual grew from $10^{-14}$ to $10^{-7}$ as $\mu$
-    /// fell to $10^{-9}$ before this refinement.
+    /// fell to $10^{-9}$ before this refinement. On return `aty` holds $A^\top\Delta y$; the value is the
+    /// number of refinement steps taken.
+    #[allow(clippy::too_many_arguments)]
     fn newton_solve(
         &self,
         lay: &Layout,
@@ -319,71 +471,105 @@ impl DeepProgram {
         h: &HMap<'_>,
         r1: &[f64],
         r2: &[f64],
+        dx: &mut [f64],
+        dy: &mut [f64],
+        aty: &mut [f64],
+        rb: &mut RefineBufs,
         par: faer::Par,
-    ) -> (Vec<f64>, Vec<f64>) {
-        let once = |r1: &[f64], r2: &[f64]| {
-            let ahr1 = lay.apply_a(self, &h.inv(lay, r1), par);
-            let rhs: Vec<f64> = ahr1.iter().zip(r2).map(|(a, b)| a - b).collect();
-            let dy = nrm.solve(lay, &rhs);
-            let aty = lay.apply_at(self, &dy, par);
-            let t: Vec<f64> = r1.iter().zip(&aty).map(|(a, b)| a - b).collect();
-            (h.inv(lay, &t), dy)
+    ) -> usize {
+        // One solve of the normal equations: (cx, cy) for (r1, r2), with `aty` and `tmp` as scratch.
+        let once = |r1: &[f64],
+                    r2: &[f64],
+                    cx: &mut [f64],
+                    cy: &mut [f64],
+                    aty: &mut [f64],
+                    tmp: &mut [f64],
+                    adx: &mut [f64]| {
+            h.apply_into(lay, r1, true, tmp);
+            lay.apply_a_into(self, tmp, adx, par);
+            adx.iter_mut().zip(r2).for_each(|(a, b)| *a -= b);
+            cy.copy_from_slice(&nrm.solve(lay, adx));
+            lay.apply_at_into(self, cy, aty, par);
+            tmp.iter_mut()
+                .zip(r1.iter().zip(aty.iter()))
+                .for_each(|(t, (a, b))| *t = a - b);
+            h.apply_into(lay, tmp, true, cx);
         };
-        let (mut dx, mut dy) = once(r1, r2);
+        let RefineBufs {
+            tmp,
+            e1,
+            cx,
+            adx,
+            e2,
+            cy,
+        } = rb;
+        once(r1, r2, dx, dy, aty, tmp, adx);
         let scale = 1.0 + inf_norm(r1).max(inf_norm(r2));
         let mut last = f64::INFINITY;
-        for _ in 0..MAX_REFINE {
-            let hdx = h.mul(lay, &dx);
-            let aty = lay.apply_at(self, &dy, par);
-            let e1: Vec<f64> = (0..lay.nx).map(|i| r1[i] - hdx[i] - aty[i]).collect();
-            let adx = lay.apply_a(self, &dx, par);
-            let e2: Vec<f64> = r2.iter().zip(&adx).map(|(a, b)| a - b).collect();
-            let err = inf_norm(&e1).max(inf_norm(&e2));
-            if err <= REFINE_TOL * scale || err > 0.5 * last {
+        let mut steps = 0;
+        loop {
+            h.apply_into(lay, dx, false, tmp);
+            lay.apply_at_into(self, dy, aty, par);
+            for i in 0..lay.nx {
+                e1[i] = r1[i] - tmp[i] - aty[i];
+            }
+            lay.apply_a_into(self, dx, adx, par);
+            for i in 0..lay.ny {
+                e2[i] = r2[i] - adx[i];
+            }
+            let err = inf_norm(e1).max(inf_norm(e2));
+            if steps == MAX_REFINE || err <= REFINE_TOL * scale || err > 0.5 * last {
                 break;
             }
             last = err;
-            let (cx, cy) = once(&e1, &e2);
-            dx.iter_mut().zip(&cx).for_each(|(a, b)| *a += b);
-            dy.iter_mut().zip(&cy).for_each(|(a, b)| *a += b);
+            steps += 1;
+            once(e1, e2, cx, cy, aty, tmp, adx);
+            dx.iter_mut().zip(cx.iter()).for_each(|(a, b)| *a += b);
+            dy.iter_mut().zip(cy.iter()).for_each(|(a, b)| *a += b);
         }
-        (dx, dy)
+        steps
     }
 
-    /// The Newton direction for the complementarity target `xi` (module docs).
+    /// The Newton direction for the complementarity target `xi` (module docs) into `d`; the value is the
+    /// number of refinement steps.
     #[allow(clippy::too_many_arguments)]
     fn direction(
         &self,
         lay: &Layout,
         nrm: &Normal,
-        hi: &Hinv,
+        h: &HMap<'_>,
         sc: &Scaling,
         lam: &[f64],
         xi: &[f64],
         rd: &[f64],
         rp: &[f64],
+        d: &mut Direction,
+        rb: &mut RefineBufs,
         par: faer::Par,
-    ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    ) -> usize {
         let cone = &lay.cone;
         let nk = cone.len;
-        let q = cone.inv_circ(lam, xi);
-        let wq = cone.apply_w(sc, &q, true);
-        let mut r1: Vec<f64> = rd.iter().map(|v| -v).collect();
-        for i in 0..nk {
-            r1[i] += wq[i];
+        cone.inv_circ_into(lam, xi, &mut d.q);
+        cone.apply_w_into(sc, &d.q, true, &mut d.wq);
+        for i in 0..lay.nx {
+            d.r1[i] = -rd[i];
         }
-        let neg_rp: Vec<f64> = rp.iter().map(|v| -v).collect();
-        let h = HMap {
-            sc: Some(sc),
-            nf: hi.yhat,
-        };
-        let (dx, dy) = self.newton_solve(lay, nrm, &h, &r1, &neg_rp, par);
+        for i in 0..nk {
+            d.r1[i] += d.wq[i];
+        }
+        for i in 0..lay.ny {
+            d.r2[i] = -rp[i];
+        }
+        let steps = self.newton_solve(
+            lay, nrm, h, &d.r1, &d.r2, &mut d.dx, &mut d.dy, &mut d.aty, rb, par,
+        );
         // Δz from the dual equation, Δz = r_d + A^⊤Δy on the cone (P vanishes there), so the dual
         // residual falls by exactly (1 − α); the complementarity equation Δz = W⁻¹q − W⁻²Δx_K holds
         // to the accuracy of the solve (forming W⁻²Δx_K instead costs cond(W)² in rounding).
-        let aty = lay.apply_at(self, &dy, par);
-        let dz: Vec<f64> = (0..nk).map(|i| rd[i] + aty[i]).collect();
-        (dx, dy, dz)
+        for i in 0..nk {
+            d.dz[i] = rd[i] + d.aty[i];
+        }
+        steps
     }
 
     /// The mass point and the multipliers of the final iterate, in the conventions of [`ConicOutcome`].
@@ -455,33 +641,72 @@ impl DeepProgram {
     }
 }
 
-/// $H = P + W^{-2}$ ($W = I$ without a scaling) and its inverse, applied as products with $W^{\mp1}$.
-struct HMap<'a> {
-    sc: Option<&'a Scaling>,
-    nf: f64,
+/// $H = P + W^{-2}$ and its inverse: `Nt` with the NT scaling (applied as products with $W^{\mp1}$), `Diag`
+/// with $H^{-1} = \mathrm{diag}(d)$ on the cone coordinates (the start); $P = I/N$ on $\hat{\mathbf y}$ (the scalar).
+enum HMap<'a> {
+    Nt(&'a Scaling, f64),
+    Diag(&'a [f64], f64),
 }
 
 impl HMap<'_> {
-    fn apply(&self, lay: &Layout, v: &[f64], inverse: bool) -> Vec<f64> {
+    /// $Hv$ (`inverse`: $H^{-1}v$) into `out`.
+    fn apply_into(&self, lay: &Layout, v: &[f64], inverse: bool, out: &mut [f64]) {
         let cone = &lay.cone;
         let nk = cone.len;
-        let mut out = match self.sc {
-            Some(sc) => {
-                let once = cone.apply_w(sc, &v[..nk], !inverse);
-                cone.apply_w(sc, &once, !inverse)
+        let nf = match *self {
+            HMap::Nt(sc, nf) => {
+                // H = W⁻² on the cone.
+                cone.apply_w2_into(sc, &v[..nk], !inverse, &mut out[..nk]);
+                nf
             }
-            None => v[..nk].to_vec(),
+            HMap::Diag(d, nf) => {
+                for i in 0..nk {
+                    out[i] = if inverse { v[i] * d[i] } else { v[i] / d[i] };
+                }
+                nf
+            }
         };
-        let f = if inverse { self.nf } else { 1.0 / self.nf };
-        out.extend(v[nk..].iter().map(|x| f * x));
-        out
+        let f = if inverse { nf } else { 1.0 / nf };
+        for i in nk..lay.nx {
+            out[i] = f * v[i];
+        }
     }
-    fn mul(&self, lay: &Layout, v: &[f64]) -> Vec<f64> {
-        self.apply(lay, v, false)
+}
+
+/// Trace: quantiles of |x| and |z| per block of the final iterate.
+fn block_stats(lay: &Layout, s: &State) {
+    let q = |mut v: Vec<f64>| -> String {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let at = |f: f64| v[((v.len() - 1) as f64 * f) as usize];
+        format!(
+            "{:.1e} {:.1e} {:.1e} {:.1e}",
+            at(0.1),
+            at(0.5),
+            at(0.9),
+            at(1.0)
+        )
+    };
+    let blk = |name: &str, idx: Vec<usize>| {
+        let xs = idx.iter().map(|&i| s.x[i].abs()).collect();
+        let zs = idx.iter().map(|&i| s.z[i].abs()).collect();
+        eprintln!("  {name:10} x [{}] z [{}]", q(xs), q(zs));
+    };
+    for w in 0..lay.depth - 1 {
+        let len = lay.sz[w] * lay.sz[w + 1];
+        blk(&format!("U+{w}"), (lay.up[w]..lay.up[w] + len).collect());
     }
-    fn inv(&self, lay: &Layout, v: &[f64]) -> Vec<f64> {
-        self.apply(lay, v, true)
+    blk("v+", (lay.vp..lay.vp + lay.sz[lay.depth - 1]).collect());
+    for l in 0..lay.depth {
+        for c in 0..lay.cone_dim[l] {
+            blk(
+                &format!("cone{l}.{c}"),
+                (0..lay.sz[l]).map(|j| lay.cone_at(l, j) + c).collect(),
+            );
+        }
     }
+    let ya: Vec<f64> = s.y.iter().map(|v| v.abs()).collect();
+    eprintln!("  y cons [{}]", q(ya[..lay.g0].to_vec()));
+    eprintln!("  y glob [{}]", q(ya[lay.g0..].to_vec()));
 }
 
 fn inf_norm(v: &[f64]) -> f64 {

@@ -16,9 +16,10 @@
 use super::super::DeepProgram;
 use super::layout::{Layout, SQRT_HALF};
 use crate::error::{Result, SolverError};
-use crate::linalg::{par_for, SmallChol, SpdFactor};
+use crate::linalg::{par_for, SmallChol};
 use faer::linalg::matmul::matmul;
-use faer::{Accum, ColMut, ColRef, Mat, MatRef, Par};
+use faer::linalg::matmul::triangular::{self, BlockStructure};
+use faer::{Accum, ColMut, ColRef, Mat, MatMut, MatRef, Par};
 
 /// $H^{-1}$: diagonal on the nonnegative coordinates, $W^2$ per cone (row-major), a scalar on $\hat{\mathbf y}$.
 pub(crate) struct Hinv {
@@ -80,15 +81,118 @@ fn couplings(k: &[f64], d: usize) -> Kc {
 /// One column block's factor with its $g_T$ and $g_m$.
 type ColumnBlock = (SmallChol, Vec<f64>, Vec<f64>);
 
-/// The factored normal matrix.
+/// The factored normal matrix. Its storage is kept from one Newton step to the next
+/// ([`Normal::refactor`]): at 1,000 candidates per layer the stacked $G$'s and the Schur complement are
+/// hundreds of MB, and fresh allocations of that size cost a page fault per 4 kB.
 pub(crate) struct Normal {
     /// Per weight layer and column: the block factor, $g_T = L^{-1}D\,C_{:,T_{w+1,k}}$, $g_m = L^{-1}D\,C_{:,{\rm mass}}$.
     blocks: Vec<Vec<ColumnBlock>>,
     /// Per weight layer: the stacked $G$ on the $T_w$ columns, $n_{w+1}(N+1)\times n_w$.
     ga: Vec<Mat<f64>>,
-    schur: SpdFactor,
+    /// Per weight layer: $\sigma$, $\delta$ ($n_w\times n_{w+1}$), the packed $H\mathrm{diag}(\sigma_{:,k})H^\top$ and $H\delta$.
+    sig: Vec<Mat<f64>>,
+    del: Vec<Mat<f64>>,
+    hsh: Vec<Mat<f64>>,
+    hd: Vec<Mat<f64>>,
+    /// The Schur complement on the globals (lower triangle) and its factor.
+    s: Mat<f64>,
+    schur: DenseSpd,
     /// The largest ridge any factor needed (0: none).
     pub ridge: f64,
+}
+
+/// A Cholesky factor of the Jacobi-scaled $DSD = LL^\top$ ($D = \mathrm{diag}(S)^{-1/2}$), in place, with a ridge
+/// $\delta I$ on the scaled matrix if the plain factorization fails. Only the lower triangle of $S$ is read.
+/// Parallelism is explicit (`par`); faer's blocking does not depend on it, so neither do the bits.
+struct DenseSpd {
+    l: Mat<f64>,
+    scale: Vec<f64>,
+    ridge: f64,
+}
+
+impl DenseSpd {
+    fn empty() -> Self {
+        Self {
+            l: Mat::zeros(0, 0),
+            scale: vec![],
+            ridge: 0.0,
+        }
+    }
+
+    /// Factor `s`; false if even a ridge of 1 fails (non-finite entries).
+    fn factor(&mut self, s: &Mat<f64>, par: Par) -> bool {
+        use faer::dyn_stack::{MemBuffer, MemStack};
+        use faer::linalg::cholesky::llt::factor::{cholesky_in_place, cholesky_in_place_scratch};
+        let n = s.nrows();
+        if self.l.nrows() != n {
+            self.l = Mat::zeros(n, n);
+        }
+        let dmax = (0..n)
+            .map(|i| s[(i, i)].abs())
+            .fold(0.0, f64::max)
+            .max(1e-300);
+        self.scale.clear();
+        self.scale.extend((0..n).map(|i| {
+            let d = s[(i, i)];
+            if d > 1e-300 * dmax {
+                1.0 / d.sqrt()
+            } else {
+                1.0 / dmax.sqrt()
+            }
+        }));
+        let mut mem = MemBuffer::new(cholesky_in_place_scratch::<f64>(n, par, Default::default()));
+        for attempt in 0..9 {
+            let ridge = if attempt == 0 {
+                0.0
+            } else {
+                10f64.powi(-16 + 2 * attempt)
+            };
+            for j in 0..n {
+                let col = self
+                    .l
+                    .col_mut(j)
+                    .try_as_col_major_mut()
+                    .unwrap()
+                    .as_slice_mut();
+                let sc = s.col(j).try_as_col_major().unwrap().as_slice();
+                let dj = self.scale[j];
+                for i in j..n {
+                    col[i] = self.scale[i] * sc[i] * dj;
+                }
+                col[j] += ridge;
+            }
+            let ok = cholesky_in_place(
+                self.l.as_mut(),
+                Default::default(),
+                par,
+                MemStack::new(&mut mem),
+                Default::default(),
+            )
+            .is_ok();
+            if ok && (0..n).all(|i| self.l[(i, i)].is_finite()) {
+                self.ridge = ridge;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// $S^{-1}b$ (in place).
+    fn solve(&self, b: &mut [f64]) {
+        use faer::linalg::triangular_solve::{
+            solve_lower_triangular_in_place, solve_upper_triangular_in_place,
+        };
+        for (v, d) in b.iter_mut().zip(&self.scale) {
+            *v *= d;
+        }
+        let n = b.len();
+        let mut rhs = MatMut::from_column_major_slice_mut(b, n, 1);
+        solve_lower_triangular_in_place(self.l.as_ref(), rhs.as_mut(), Par::Seq);
+        solve_upper_triangular_in_place(self.l.as_ref().transpose(), rhs.as_mut(), Par::Seq);
+        for (v, d) in b.iter_mut().zip(&self.scale) {
+            *v *= d;
+        }
+    }
 }
 
 /// What does not change between Newton steps: the packed products $h_ah_b$ ($a\le b$) of each candidate's $h(\mathbf z)$
@@ -133,14 +237,56 @@ impl Normal {
         hi: &Hinv,
         threads: usize,
     ) -> Result<Self> {
+        let mut nrm = Self {
+            blocks: vec![],
+            ga: vec![],
+            sig: vec![],
+            del: vec![],
+            hsh: vec![],
+            hd: vec![],
+            s: Mat::zeros(0, 0),
+            schur: DenseSpd::empty(),
+            ridge: 0.0,
+        };
+        nrm.refactor(prog, lay, st, hi, threads)?;
+        Ok(nrm)
+    }
+
+    /// Form and factor $M$ for $H^{-1}$ = `hi` in the storage of `self` (same program and layout).
+    pub fn refactor(
+        &mut self,
+        prog: &DeepProgram,
+        lay: &Layout,
+        st: &Static,
+        hi: &Hinv,
+        threads: usize,
+    ) -> Result<()> {
         let n = lay.n;
         let m = n + 1;
         let depth = lay.depth;
         let last = depth - 1;
         let g0 = lay.g0;
         let ng = lay.ny - g0;
+        if self.s.nrows() != ng || self.ga.len() != last {
+            self.ga = (0..last)
+                .map(|w| Mat::zeros(lay.sz[w + 1] * m, lay.sz[w]))
+                .collect();
+            self.sig = (0..last)
+                .map(|w| Mat::zeros(lay.sz[w], lay.sz[w + 1]))
+                .collect();
+            self.del = (0..last)
+                .map(|w| Mat::zeros(lay.sz[w], lay.sz[w + 1]))
+                .collect();
+            self.hsh = (0..last)
+                .map(|w| Mat::zeros(n * m / 2, lay.sz[w + 1]))
+                .collect();
+            self.hd = (0..last).map(|w| Mat::zeros(n, lay.sz[w + 1])).collect();
+            self.s = Mat::zeros(ng, ng);
+        }
+        self.s.fill(0.0);
+        self.blocks.clear();
+        let s = &mut self.s;
         let cone_index = |l: usize, j: usize| -> usize { lay.sz[..l].iter().sum::<usize>() + j };
-        let mut s = Mat::<f64>::zeros(ng, ng);
         let gt = |l: usize, j: usize| lay.t[l] - g0 + j;
         let gm = |l: usize| lay.mass - g0 + l;
         let go = |i: usize| lay.out - g0 + i;
@@ -184,8 +330,6 @@ impl Normal {
                 }
             }
         }
-        let mut blocks = Vec::with_capacity(last);
-        let mut gas = Vec::with_capacity(last);
         let mut ridge: f64 = 0.0;
         for w in 0..last {
             let (nw, nk) = (lay.sz[w], lay.sz[w + 1]);
@@ -193,14 +337,17 @@ impl Normal {
             let h = &prog.h[w];
             let z = &prog.cand.z[w + 1];
             let par = par_for(threads, (n * n * nw * nk) as f64);
-            let sig = Mat::from_fn(nw, nk, |j, k| {
-                hi.lp[lay.up[w] + j + k * nw] + hi.lp[lay.um[w] + j + k * nw]
-            });
-            let del = Mat::from_fn(nw, nk, |j, k| {
-                hi.lp[lay.up[w] + j + k * nw] - hi.lp[lay.um[w] + j + k * nw]
-            });
+            let (sig, del) = (&mut self.sig[w], &mut self.del[w]);
+            for k in 0..nk {
+                for j in 0..nw {
+                    let (a, b) = (hi.lp[lay.up[w] + j + k * nw], hi.lp[lay.um[w] + j + k * nw]);
+                    sig[(j, k)] = a + b;
+                    del[(j, k)] = a - b;
+                }
+            }
+            let (sig, del) = (&self.sig[w], &self.del[w]);
             // Packed H diag(σ_k) Hᵀ for every k, and H δ.
-            let mut hsh = Mat::<f64>::zeros(n * m / 2, nk);
+            let hsh = &mut self.hsh[w];
             matmul(
                 hsh.as_mut(),
                 Accum::Replace,
@@ -209,7 +356,7 @@ impl Normal {
                 1.0,
                 par,
             );
-            let mut hd = Mat::<f64>::zeros(n, nk);
+            let hd = &mut self.hd[w];
             matmul(
                 hd.as_mut(),
                 Accum::Replace,
@@ -222,7 +369,8 @@ impl Normal {
                 let rs: f64 = (0..nk).map(|k| sig[(j, k)]).sum();
                 s[(gt(w, j), gt(w, j))] += g * g * rs;
             }
-            let mut ga = Mat::<f64>::zeros(nk * m, nw);
+            let (hsh, hd) = (&self.hsh[w], &self.hd[w]);
+            let ga = &mut self.ga[w];
             let mut bl = Vec::with_capacity(nk);
             let ci0 = cone_index(w + 1, 0);
             let mut bmat = vec![0.0; m * m];
@@ -296,33 +444,31 @@ impl Normal {
                 s[(ml, ml)] -= dmm;
                 bl.push((ch, g_t, g_m));
             }
-            // The big part: S[T_w, T_w] −= Gᵀ G.
+            // The big part: S[T_w, T_w] −= Gᵀ G, its lower triangle only (the factor reads no more).
             let t0 = gt(w, 0);
-            let par = par_for(threads, (2 * nw * nw * nk * m) as f64);
-            matmul(
+            let par = par_for(threads, (nw * nw * nk * m) as f64);
+            triangular::matmul(
                 s.as_mut().submatrix_mut(t0, t0, nw, nw),
+                BlockStructure::TriangularLower,
                 Accum::Add,
                 ga.as_ref().transpose(),
+                BlockStructure::Rectangular,
                 ga.as_ref(),
+                BlockStructure::Rectangular,
                 -1.0,
                 par,
             );
-            blocks.push(bl);
-            gas.push(ga);
+            self.blocks.push(bl);
         }
-        let schur = SpdFactor::new(&s).ok_or_else(|| {
-            SolverError::numerical(
+        let par = par_for(threads, (ng * ng * ng / 3) as f64);
+        if !self.schur.factor(&self.s, par) {
+            return Err(SolverError::numerical(
                 "second-order-cone solve of the deep program",
                 "the Schur complement of the normal equations is not finite",
-            )
-        })?;
-        ridge = ridge.max(schur.ridge);
-        Ok(Self {
-            blocks,
-            ga: gas,
-            schur,
-            ridge,
-        })
+            ));
+        }
+        self.ridge = ridge.max(self.schur.ridge);
+        Ok(())
     }
 
     /// $M^{-1}r$.
@@ -353,7 +499,8 @@ impl Normal {
                 rg[ml] -= dot(g_m, tk);
             }
         }
-        let yg = self.schur.solve(&rg);
+        let mut yg = rg;
+        self.schur.solve(&mut yg);
         for (w, bl) in self.blocks.iter().enumerate() {
             let nw = lay.sz[w];
             let b0 = lay.blk[w];
