@@ -857,6 +857,145 @@ const STATE_SCHEMA: &str =
 /// Errors if the network's input dimension differs from the data's. Non-finite parameters are written
 /// as they are (to inspect a diverged run), but [`load_state`] rejects them.
 pub fn save_state(path: impl AsRef<Path>, data: &Dataset, net: &Network) -> Result<()> {
+    write_state(path.as_ref(), data, net, None)
+}
+
+/// The model a state was trained under, stored next to its arrays so that continuing from the state
+/// (`nff train --init STATE.npz`) optimizes the same objective: activation, loss, regularizer and the
+/// (mean-field) scaling. Arrays, all float64 (names as ASCII codes, as `docs/convex_deep.md` does):
+///
+/// | key | shape | meaning |
+/// |---|---|---|
+/// | `activation` | $(k,)$ | ASCII codes of `tanh`, `sigmoid`, `softplus` or `relu` |
+/// | `loss` | $(k,)$ | ASCII codes of `squared` or `logistic` |
+/// | `reg` | $(k,)$ | ASCII codes of `none`, `l2` or `group` |
+/// | `lambda` | $(3,)$ | strengths $(\lambda_A, \lambda_W, \lambda_v)$ (equal unless split L2) |
+/// | `q` | $()$ | group-norm exponent (1 unless `group`) |
+/// | `scaling` | $(k,)$ | ASCII codes of `mean-field` (the only scaling) |
+///
+/// In numpy: `bytes(s["activation"].astype("uint8")).decode()`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StateModel {
+    /// Activation h.
+    pub activation: crate::Activation,
+    /// Loss φ.
+    pub loss: crate::Loss,
+    /// Regularizer (kind, strengths, exponent).
+    pub regularizer: crate::Regularizer,
+}
+
+/// The keys [`StateModel`] writes.
+const MODEL_KEYS: [&str; 6] = ["activation", "loss", "reg", "lambda", "q", "scaling"];
+
+fn name_codes(name: &str) -> Vec<f64> {
+    name.bytes().map(f64::from).collect()
+}
+
+/// The ASCII text stored in the 1-d array `key`; errors name the choices.
+fn name_from_codes(npz: &Npz, key: &str, choices: &str) -> Result<String> {
+    let codes = npz.vector(key)?;
+    let bytes: Option<Vec<u8>> = codes
+        .iter()
+        .map(|&c| (c.fract() == 0.0 && (32.0..127.0).contains(&c)).then_some(c as u8))
+        .collect();
+    bytes
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| {
+            CoreError::invalid(
+                npz.what(key),
+                format!("the ASCII codes of one of {choices}"),
+                format!("{} numbers that are not", codes.len()),
+            )
+        })
+}
+
+/// Write a state `.npz` with the model it was trained under ([`StateModel`]), atomically.
+pub fn save_state_model(
+    path: impl AsRef<Path>,
+    data: &Dataset,
+    net: &Network,
+    model: &StateModel,
+) -> Result<()> {
+    write_state(path.as_ref(), data, net, Some(model))
+}
+
+/// Read a state `.npz` and, when it records one, the model it was trained under (`None` for files
+/// without the [`StateModel`] arrays, e.g. written by numpy; a file with only some of them is an error).
+pub fn load_state_model(path: impl AsRef<Path>) -> Result<(Dataset, Network, Option<StateModel>)> {
+    let path = path.as_ref();
+    let npz = read_npz(path)?;
+    let (data, net) = state_from(&npz)?;
+    let present: Vec<&str> = MODEL_KEYS
+        .iter()
+        .copied()
+        .filter(|k| npz.contains(k))
+        .collect();
+    if present.is_empty() {
+        return Ok((data, net, None));
+    }
+    require(
+        &npz,
+        &MODEL_KEYS,
+        "a state file that records its model needs all of activation, loss, reg, lambda (3,), q, scaling",
+    )?;
+    let activation: crate::Activation =
+        name_from_codes(&npz, "activation", "tanh, sigmoid, softplus, relu")?.parse()?;
+    let loss: crate::Loss = name_from_codes(&npz, "loss", "squared, logistic")?.parse()?;
+    let scaling = name_from_codes(&npz, "scaling", "mean-field")?;
+    if scaling != "mean-field" {
+        return Err(CoreError::invalid(
+            npz.what("scaling"),
+            "mean-field (the only scaling nff trains in)",
+            scaling,
+        ));
+    }
+    let lam = npz.get("lambda")?;
+    if lam.shape != [3] {
+        return Err(npz.shape_error("lambda", "(3,): (lambda_A, lambda_W, lambda_v)", &lam.shape));
+    }
+    let [a, w, v] = [lam.data[0], lam.data[1], lam.data[2]];
+    let q = npz.scalar("q")?;
+    let kind = name_from_codes(&npz, "reg", "none, l2, group")?;
+    let regularizer = match kind.as_str() {
+        "none" => crate::Regularizer::None,
+        "l2" if a == w && w == v => crate::Regularizer::L2 { lambda: a },
+        "l2" => crate::Regularizer::L2Split { a, w, v },
+        "group" if a == w && w == v => crate::Regularizer::GroupL1q { lambda: a, q },
+        "group" => {
+            return Err(CoreError::invalid(
+                npz.what("lambda"),
+                "three equal strengths for reg = group",
+                format!("({a}, {w}, {v})"),
+            ))
+        }
+        other => {
+            return Err(CoreError::invalid(
+                npz.what("reg"),
+                "one of none, l2, group",
+                other,
+            ))
+        }
+    };
+    regularizer
+        .validate()
+        .map_err(|e| CoreError::file(path, format!("recorded regularizer: {e}")))?;
+    Ok((
+        data,
+        net,
+        Some(StateModel {
+            activation,
+            loss,
+            regularizer,
+        }),
+    ))
+}
+
+fn write_state(
+    path: &Path,
+    data: &Dataset,
+    net: &Network,
+    model: Option<&StateModel>,
+) -> Result<()> {
     data.validate()?;
     let s = net.shape();
     if s.d != data.d() {
@@ -900,6 +1039,26 @@ pub fn save_state(path: impl AsRef<Path>, data: &Dataset, net: &Network) -> Resu
     w.add("v", &[m], net.v())?;
     w.add_scalar("depth", s.depth as f64)?;
     w.add_scalar("resnet", if s.arch.is_resnet() { 1.0 } else { 0.0 })?;
+    if let Some(model) = model {
+        use crate::Regularizer as R;
+        let (kind, lambda, q) = match model.regularizer {
+            R::None => ("none", [0.0; 3], 1.0),
+            R::L2 { lambda } => ("l2", [lambda; 3], 1.0),
+            R::L2Split { a, w, v } => ("l2", [a, w, v], 1.0),
+            R::GroupL1q { lambda, q } => ("group", [lambda; 3], q),
+        };
+        for (key, text) in [
+            ("activation", model.activation.name()),
+            ("loss", model.loss.name()),
+            ("reg", kind),
+            ("scaling", "mean-field"),
+        ] {
+            let codes = name_codes(text);
+            w.add(key, &[codes.len()], &codes)?;
+        }
+        w.add("lambda", &[3], &lambda)?;
+        w.add_scalar("q", q)?;
+    }
     w.finish()
 }
 
@@ -909,8 +1068,11 @@ pub fn save_state(path: impl AsRef<Path>, data: &Dataset, net: &Network) -> Resu
 /// [`Arch::ResNet`]. Every array is checked (presence, shape against `X` and `A`, finiteness) before
 /// anything is built; errors name the file, the array, the expected and the found value.
 pub fn load_state(path: impl AsRef<Path>) -> Result<(Dataset, Network)> {
-    let npz = read_npz(path)?;
-    require(&npz, &["X", "y", "A", "v", "depth"], STATE_SCHEMA)?;
+    state_from(&read_npz(path)?)
+}
+
+fn state_from(npz: &Npz) -> Result<(Dataset, Network)> {
+    require(npz, &["X", "y", "A", "v", "depth"], STATE_SCHEMA)?;
 
     let depth_value = npz.scalar("depth")?;
     if !(depth_value.is_finite()
@@ -927,7 +1089,7 @@ pub fn load_state(path: impl AsRef<Path>) -> Result<(Dataset, Network)> {
     let depth = depth_value as usize;
     let arch = if depth == 1 {
         if npz.contains("resnet") {
-            resnet_flag(&npz)?;
+            resnet_flag(npz)?;
         }
         if let Some(w) = npz.arrays.get("W") {
             return Err(CoreError::invalid(
@@ -938,15 +1100,15 @@ pub fn load_state(path: impl AsRef<Path>) -> Result<(Dataset, Network)> {
         }
         Arch::TwoLevel
     } else {
-        require(&npz, &["W", "resnet"], STATE_SCHEMA)?;
-        if resnet_flag(&npz)? {
+        require(npz, &["W", "resnet"], STATE_SCHEMA)?;
+        if resnet_flag(npz)? {
             Arch::ResNet
         } else {
             Arch::Dnn
         }
     };
 
-    let data = dataset_from(&npz)?;
+    let data = dataset_from(npz)?;
     let d = data.d();
     let a = npz.get("A")?;
     let m = match a.shape[..] {
