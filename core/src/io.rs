@@ -125,6 +125,39 @@ pub fn io_cause(e: &io::Error) -> String {
     }
 }
 
+/// Remove the temporary files `.NAME.tmp-PID-K` of `name` left by processes that no longer exist (killed
+/// with SIGKILL while writing, when no handler can clean up); those of live processes are left alone.
+fn remove_stale_temporaries(dir: &Path, name: &std::ffi::OsStr) {
+    let prefix = format!(".{}.tmp-", name.to_string_lossy());
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file = e.file_name().to_string_lossy().to_string();
+        let Some(pid) = file
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !process_exists(pid) {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
+/// Whether a process with this id exists (Linux: `/proc/PID`; elsewhere assumed alive, so nothing of
+/// another process is ever removed).
+fn process_exists(pid: u32) -> bool {
+    let proc_dir = Path::new("/proc");
+    if proc_dir.join("self").exists() {
+        proc_dir.join(pid.to_string()).exists()
+    } else {
+        true
+    }
+}
+
 /// A temporary file next to its target; removed on drop unless committed.
 struct TempFile {
     target: PathBuf,
@@ -144,6 +177,7 @@ impl TempFile {
             _ => PathBuf::from("."),
         };
         let pid = std::process::id();
+        remove_stale_temporaries(&dir, name);
         loop {
             let k = COUNTER.fetch_add(1, Ordering::Relaxed);
             let mut tmp_name = std::ffi::OsString::from(".");
@@ -554,13 +588,17 @@ fn index_of(mut flat: usize, shape: &[usize]) -> String {
 pub fn read_npz(path: impl AsRef<Path>) -> Result<Npz> {
     let path = path.as_ref();
     let file = File::open(path).map_err(|e| CoreError::file(path, format!("cannot open: {e}")))?;
-    let mut archive = zip::ZipArchive::new(BufReader::new(file))
-        .map_err(|e| CoreError::file(path, format!("not a readable .npz (zip) archive: {e}")))?;
+    let mut archive = zip::ZipArchive::new(BufReader::new(file)).map_err(|e| {
+        CoreError::file(
+            path,
+            format!("not a readable .npz (zip) archive: {}", fold(e)),
+        )
+    })?;
     let mut arrays = BTreeMap::new();
     for index in 0..archive.len() {
-        let entry = archive
-            .by_index(index)
-            .map_err(|e| CoreError::file(path, format!("cannot read zip entry {index}: {e}")))?;
+        let entry = archive.by_index(index).map_err(|e| {
+            CoreError::file(path, format!("cannot read zip entry {index}: {}", fold(e)))
+        })?;
         let Some(name) = npyz::npz::array_name_from_file_name(entry.name()).map(str::to_owned)
         else {
             continue;
@@ -575,12 +613,54 @@ pub fn read_npz(path: impl AsRef<Path>) -> Result<Npz> {
     })
 }
 
+/// A message on one line (parsers such as npyz's header parser render multi-line diagnostics).
+fn fold(message: impl fmt::Display) -> String {
+    message
+        .to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Decode one `.npy` zip entry; the error is a message to be prefixed with the file and array.
-fn read_npy_entry<R: Read>(entry: zip::read::ZipFile<'_, R>) -> Result<NpzArray, String> {
-    let stored_bytes = entry.size();
-    let mut reader = BufReader::with_capacity(1 << 16, entry);
-    let npy =
-        npyz::NpyFile::new(&mut reader).map_err(|e| format!("not a valid .npy array: {e}"))?;
+///
+/// The entry is read whole first: the zip reader compares the CRC-32 of what it read with the stored
+/// one at the end of the entry, so a corrupted entry is reported as such (never parsed as a header or
+/// returned as data).
+fn read_npy_entry<R: Read>(mut entry: zip::read::ZipFile<'_, R>) -> Result<NpzArray, String> {
+    // Fallible allocation of the announced size (a corrupt or hostile header must not abort the
+    // process), and never more than announced.
+    let announced = entry.size();
+    let mut bytes = Vec::new();
+    usize::try_from(announced)
+        .ok()
+        .and_then(|n| bytes.try_reserve_exact(n).ok())
+        .ok_or_else(|| {
+            format!("the entry announces {announced} bytes, more than this machine can allocate")
+        })?;
+    entry
+        .by_ref()
+        // One byte more than announced: the reader must reach the entry's end, where the CRC-32 is
+        // compared (a read that stops at exactly the announced size would skip the check).
+        .take(announced.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| {
+            if e.to_string().to_ascii_lowercase().contains("checksum") {
+                "the stored entry is corrupt: expected its CRC-32 checksum, found a mismatch"
+                    .to_string()
+            } else {
+                format!("cannot read the entry: {}", fold(e))
+            }
+        })?;
+    let stored_bytes = bytes.len() as u64;
+    if stored_bytes > announced {
+        return Err(format!(
+            "the entry holds more than the {announced} bytes its header announces"
+        ));
+    }
+    let mut reader = &bytes[..];
+    let npy = npyz::NpyFile::new(&mut reader)
+        .map_err(|e| format!("not a valid .npy array: {}", fold(e)))?;
     let shape: Vec<usize> = npy
         .shape()
         .iter()
@@ -592,7 +672,7 @@ fn read_npy_entry<R: Read>(entry: zip::read::ZipFile<'_, R>) -> Result<NpzArray,
         DType::Plain(ts) => ts.num_bytes().unwrap_or(0) as u64,
         _ => 0,
     };
-    // A corrupt header must not make us allocate more than the entry holds.
+    // A header must not make us allocate more than the entry holds.
     if count.saturating_mul(item_size) > stored_bytes {
         return Err(format!(
             "header announces {count} entries of shape {}, but the entry holds only {stored_bytes} bytes",
@@ -601,16 +681,6 @@ fn read_npy_entry<R: Read>(entry: zip::read::ZipFile<'_, R>) -> Result<NpzArray,
     }
     let order = npy.order();
     let data = read_as_f64(npy)?;
-    // Read the entry to its end: only then does the zip reader compare the CRC-32 of what it read with
-    // the stored one, so a corrupted entry is an error, never data.
-    io::copy(&mut reader, &mut io::sink()).map_err(|e| {
-        if e.to_string().to_ascii_lowercase().contains("checksum") {
-            "the stored entry is corrupt: expected its CRC-32 checksum, found a mismatch"
-                .to_string()
-        } else {
-            format!("cannot read the entry: {e}")
-        }
-    })?;
     let data = if order == npyz::Order::Fortran && shape.len() > 1 {
         fortran_to_c(&shape, &data)
     } else {
