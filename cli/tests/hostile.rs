@@ -126,6 +126,7 @@ const ROWS: &[Row] = &[
     // --- flows that diverge or never step: a termination in summary.json and exit 3
     row("euler large dt", &["flow", "--arch", "two-level", "--width", "8", "--n", "8", "--integrator", "euler", "--dt", "100", "--time", "1000"], &[], NotReached(&["diverged", "non-finite"])),
     row("rk4 large dt", &["flow", "--arch", "resnet", "--width", "16", "--n", "8", "--integrator", "rk4", "--dt", "30", "--time", "3000"], &[], NotReached(&["diverged", "non-finite"])),
+    row("train large eta", &["train", "--arch", "two-level", "--width", "8", "--n", "8", "--eta", "100", "--steps", "50"], &[], NotReached(&["diverged", "non-finite"])),
     row("adaptive never steps", &["flow", "--width", "8", "--n", "8", "--integrator", "adaptive", "--rtol", "1e-300", "--atol", "1e-300", "--time", "1"], &[], Error(&["invalid --rtol", "1e-14"])),
     row("adaptive short of time", &["flow", "--arch", "two-level", "--width", "4", "--n", "4", "--integrator", "adaptive", "--time", "1e300", "--max-steps", "50"], &[], NotReached(&["max-steps"])),
     row("stationary not reached", &["flow", "--arch", "two-level", "--width", "4", "--n", "4", "--until-stationary", "1e-300", "--max-steps", "20"], &[], NotReached(&["max-steps"])),

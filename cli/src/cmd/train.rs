@@ -113,14 +113,32 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             residual_norm: ws.r.iter().map(|r| r * r).sum::<f64>().sqrt(),
         });
     };
+    // GD with a small enough step only decreases J: a run whose objective turns non-finite or rises above
+    // twice its initial value has diverged. It stops there, writes its outputs with that termination, and
+    // exits 3 (docs/cli.md).
+    let mut stopped: Option<(&str, u64, f64)> = None;
+    let mut limit = f64::INFINITY;
+    let mut steps_done = steps;
     for step in 0..steps {
         let rep = problem.gd_step_fused(&mut net, eta, &mut ws, ctx.par);
         let j = rep.objective;
-        if !j.is_finite() {
-            bail!("training diverged at step {step}: objective is {j} (try a smaller --eta than {eta})");
+        if step == 0 {
+            limit = 2.0 * j.abs() + 1e-12;
         }
-        if step % record_every == 0 {
+        let diverged = if j.is_nan() || j.is_infinite() {
+            Some("non-finite")
+        } else if j > limit {
+            Some("diverged")
+        } else {
+            None
+        };
+        if step % record_every == 0 || diverged.is_some() {
             record(step, rep, &ws, &mut rows);
+        }
+        if let Some(why) = diverged {
+            stopped = Some((why, step, j));
+            steps_done = step + 1;
+            break;
         }
         if step % 64 == 0 {
             bar.set_position(step);
@@ -129,9 +147,11 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     }
     // Final state: one more evaluation (no step) so the last row describes the returned network.
     let rep = problem.step_report(&net, &mut ws, ctx.par);
-    record(steps, rep, &ws, &mut rows);
+    record(steps_done, rep, &ws, &mut rows);
     bar.finish_and_clear();
-    net.ensure_finite()?;
+    if stopped.is_none() {
+        net.ensure_finite()?;
+    }
 
     let mut csv = String::from("step,t,objective,risk,dissipation,residual_norm\n");
     for r in &rows {
@@ -158,9 +178,22 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         "record_every": record_every,
     });
     summary["final"] = serde_json::to_value(last)?;
+    summary["termination"] = stopped.map_or("final-time", |s| s.0).into();
+    summary["steps_done"] = steps_done.into();
     summary["initial"] = serde_json::to_value(rows[0])?;
     summary["wall_seconds"] = ctx.seconds().into();
     out.write_json("summary.json", &summary)?;
+    if let Some((why, step, j)) = stopped {
+        let dir = out.commit()?;
+        return Err(crate::common::NotConverged(format!(
+            "training did not reach its stop rule: stopped at step {step} of {steps}, termination {why} (J = {}, initial J = {}, the bound twice that; try a smaller --eta than {}); outputs in {} (exit status 3)",
+            fmt_num(j),
+            fmt_num(rows[0].objective),
+            fmt_num(eta),
+            dir.display()
+        ))
+        .into());
+    }
     let line = format!(
         "trained {} (m = {}, L = {}) for {steps} steps: J = {:.6e}, risk = {:.6e}; wrote {}",
         shape.arch,
