@@ -373,3 +373,50 @@ fn hostile_inputs_fail_in_one_line_and_leave_nothing_behind() {
     );
     run_rows(&rows);
 }
+
+/// A full stderr (a full disk) is no panic: an error still exits 1 and leaves nothing behind, a success
+/// still exits 0, a run that did not reach its stop rule still exits 3.
+#[test]
+fn a_full_stderr_changes_no_exit_status() {
+    let cases: &[(&[&str], i32)] = &[
+        (&["train", "--eta", "-1"], 1),
+        (&["train", "--width", "100000000"], 1),
+        (&["train", "--width", "4", "--n", "4", "--steps", "3"], 0),
+        (
+            &[
+                "train",
+                "--arch",
+                "two-level",
+                "--width",
+                "8",
+                "--n",
+                "8",
+                "--eta",
+                "100",
+                "--steps",
+                "50",
+            ],
+            3,
+        ),
+        (&["frobnicate"], 1),
+    ];
+    for (args, want) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let status = Command::new(NFF)
+            .args(*args)
+            .args(["--out", "o", "--quiet"])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(full)
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(*want), "{args:?}");
+        let left = entries(dir.path());
+        let expected: &[&str] = if *want == 1 { &[] } else { &["o"] };
+        assert_eq!(left, expected, "{args:?}");
+    }
+}
