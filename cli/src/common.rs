@@ -206,7 +206,7 @@ pub fn check_range(name: &str, x: f64, lo: f64, hi: f64) -> Result<f64> {
 /// scientific notation (`1e-300`, `2.5e301`, never a 330-digit decimal).
 pub fn fmt_num(x: f64) -> String {
     let short = format!("{x}");
-    if short.len() <= 10 {
+    if short.len() <= 10 && (x == 0.0 || x.abs() >= 1e-4) {
         short
     } else {
         let e = format!("{x:.3e}");
@@ -314,6 +314,101 @@ pub fn check_config_keys(cfg: &toml::Table, path: Option<&Path>, known: &[String
                 known.join(", ")
             );
         }
+    }
+    Ok(())
+}
+
+/// The most steps a run may take (`--steps`, `--time`/`--dt`, `--max-steps`): more would run for hours
+/// without a word. A larger request is an error naming the count it gives.
+pub const MAX_STEPS: u64 = 100_000_000;
+
+/// Check a step count against [`MAX_STEPS`]; `how` says where the count came from
+/// (`--time 1e300 / --dt 0.05`).
+pub fn check_steps(how: &str, steps: f64) -> Result<u64> {
+    if !(steps.is_finite() && steps >= 0.0 && steps <= MAX_STEPS as f64) {
+        bail!(
+            "too many steps: {how} gives {} steps: expected at most {}",
+            fmt_num(steps.ceil()),
+            fmt_num(MAX_STEPS as f64)
+        );
+    }
+    Ok(steps as u64)
+}
+
+/// Bytes of memory this process may still allocate: the smallest of the kernel's `MemAvailable`, the
+/// cgroup's `memory.max − memory.current` and the address-space limit (`ulimit -v`); `None` when none
+/// of them can be read.
+pub fn available_memory() -> Option<f64> {
+    let mut best: Option<f64> = None;
+    let mut take = |x: f64| best = Some(best.map_or(x, |b: f64| b.min(x)));
+    if let Ok(s) = std::fs::read_to_string("/proc/meminfo") {
+        if let Some(kb) = s
+            .lines()
+            .find_map(|l| l.strip_prefix("MemAvailable:"))
+            .and_then(|r| r.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        {
+            take(kb * 1024.0);
+        }
+    }
+    let read_num = |p: &str| {
+        std::fs::read_to_string(p)
+            .ok()
+            .and_then(|s| s.trim().parse::<f64>().ok())
+    };
+    if let (Some(max), Some(cur)) = (
+        read_num("/sys/fs/cgroup/memory.max"),
+        read_num("/sys/fs/cgroup/memory.current"),
+    ) {
+        take((max - cur).max(0.0));
+    }
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut lim) } == 0
+        && lim.rlim_cur != libc::RLIM_INFINITY
+    {
+        take(lim.rlim_cur as f64);
+    }
+    best
+}
+
+/// A byte count for a message: `1.6e17 bytes (160 PB)`.
+pub fn fmt_bytes(bytes: f64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    let mut x = bytes;
+    let mut u = 0;
+    while x >= 1000.0 && u + 1 < units.len() {
+        x /= 1000.0;
+        u += 1;
+    }
+    let human = if u + 1 == units.len() && x >= 1000.0 {
+        format!("{} EB", fmt_num((x).round()))
+    } else {
+        format!("{x:.1} {}", units[u])
+    };
+    format!("{} bytes ({human})", fmt_num(bytes.round()))
+}
+
+/// Refuse a run whose estimated memory need (`floats` f64 numbers, computed in f64 so that no size can
+/// overflow) exceeds what the machine has, *before* anything is allocated. `asked` names the sizes
+/// (`--width 1e8, --depth 3, N = 16`), `parts` what the estimate counts.
+pub fn check_memory(asked: &str, parts: &str, floats: f64) -> Result<()> {
+    let bytes = 8.0 * floats;
+    let limit = available_memory();
+    let too_big = match limit {
+        Some(avail) => bytes.is_nan() || bytes > avail,
+        // Nothing to compare with: still refuse what no machine has (2^60 bytes).
+        None => bytes.is_nan() || bytes > 2f64.powi(60),
+    };
+    if too_big {
+        let have = limit.map_or("this machine's memory".into(), |a| {
+            format!("the {} available", fmt_bytes(a))
+        });
+        bail!(
+            "not enough memory: {asked} needs about {} ({parts}): expected at most {have}",
+            fmt_bytes(bytes)
+        );
     }
     Ok(())
 }

@@ -51,6 +51,7 @@ impl OutputDir {
             .with_context(|| format!("output path {} has no directory name", target.display()))?
             .to_string_lossy()
             .to_string();
+        remove_stale_partials(&parent, &name);
         let partial = parent.join(format!(".{name}.partial-{}", std::process::id()));
         if partial.exists() {
             fs::remove_dir_all(&partial).ok();
@@ -85,6 +86,19 @@ impl OutputDir {
         self.write(file, s.as_bytes())
     }
 
+    /// The directory this becomes on commit.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Print the results line on stdout (unless quiet), then move the finished directory into place. The
+    /// line comes first so that a failed write to stdout (a full disk) is an error that leaves nothing
+    /// behind, like every other error.
+    pub fn say_and_commit(self, quiet: bool, line: &str) -> Result<PathBuf> {
+        crate::common::say(quiet, line)?;
+        self.commit()
+    }
+
     /// Move the finished directory into place.
     pub fn commit(mut self) -> Result<PathBuf> {
         if self.target.exists() {
@@ -111,6 +125,33 @@ impl Drop for OutputDir {
         if !self.committed {
             fs::remove_dir_all(&self.partial).ok();
             nff_core::io::cleanup::unregister(&self.partial);
+        }
+    }
+}
+
+/// Remove the staging directories `.NAME.partial-PID` of processes that no longer exist (a run killed
+/// with SIGKILL, which no handler can clean up after); those of live processes are left alone.
+fn remove_stale_partials(parent: &Path, name: &str) {
+    let prefix = format!(".{name}.partial-");
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file = e.file_name().to_string_lossy().to_string();
+        let Some(pid) = file
+            .strip_prefix(&prefix)
+            .and_then(|p| p.parse::<libc::pid_t>().ok())
+        else {
+            continue;
+        };
+        if pid <= 0 || pid as u32 == std::process::id() {
+            continue;
+        }
+        // kill(pid, 0) probes for the process without signalling it; ESRCH: there is none.
+        let gone = unsafe { libc::kill(pid, 0) } != 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone {
+            fs::remove_dir_all(e.path()).ok();
         }
     }
 }

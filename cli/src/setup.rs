@@ -101,6 +101,14 @@ impl DataOpts {
             bail!("invalid dataset size: expected --n >= 1 and --d >= 1, found n = {n}, d = {d}");
         }
         let bias = self.bias || crate::common::cfg_get::<bool>(cfg, "bias")?.unwrap_or(false);
+        if matches!(spec, DataSpec::Builtin(_)) {
+            // X, y and a copy or two while generating.
+            crate::common::check_memory(
+                &format!("--n {n}, --d {d}"),
+                "the data set and its copies",
+                3.0 * n as f64 * (d as f64 + 2.0),
+            )?;
+        }
         let data = Dataset::load(&spec, n, d, seed, bias)
             .with_context(|| format!("loading data {spec_s}"))?;
         Ok(LoadedData {
@@ -140,6 +148,37 @@ pub struct ModelConfig {
     pub init_ridge: f64,
 }
 
+/// How much memory a command holds per model size, for the estimate made before anything is allocated:
+/// `params` copies of the parameter vector (dm + (L−1)m² + m numbers: the network, integrator stages,
+/// checkpoints), `features` copies of the N×m features of every layer (forward and backward passes).
+#[derive(Debug, Clone, Copy)]
+pub struct Footprint {
+    /// Copies of the parameters.
+    pub params: f64,
+    /// Copies of the N × m × L features.
+    pub features: f64,
+}
+
+impl Footprint {
+    /// The estimate for a model of width `m`, depth `depth` on N × d data, in f64 numbers (computed in
+    /// f64, so no size overflows).
+    pub fn floats(&self, n: usize, d: usize, m: usize, depth: usize) -> f64 {
+        let (n, d, m, l) = (n as f64, d as f64, m as f64, depth as f64);
+        let params = d * m + (l - 1.0) * m * m + m;
+        // + N² for the min-norm initialization's Gram matrices.
+        self.params * params + self.features * l * n * m + n * n + 4.0 * n * d
+    }
+
+    /// Refuse a model that does not fit in memory (see [`crate::common::check_memory`]).
+    pub fn check(&self, n: usize, d: usize, m: usize, depth: usize) -> Result<()> {
+        crate::common::check_memory(
+            &format!("--width {m}, --depth {depth} on N = {n}, d = {d}"),
+            "parameters, integrator copies, features and workspace",
+            self.floats(n, d, m, depth),
+        )
+    }
+}
+
 /// A ready problem and its initial network.
 pub struct Model {
     /// The problem.
@@ -156,7 +195,11 @@ fn parse<T: std::str::FromStr<Err = nff_core::CoreError>>(s: &str) -> Result<T> 
 
 impl ModelArgs {
     /// Resolve against the config table and build the problem and the initial network.
-    pub fn build(&self, cfg: &toml::Table, seed: u64) -> Result<Model> {
+    pub fn build(&self, cfg: &toml::Table, seed: u64, footprint: Footprint) -> Result<Model> {
+        let init_s: String = pick(self.init.clone(), cfg, "init", "iid".into())?;
+        if init_s.to_ascii_lowercase().ends_with(".npz") {
+            return self.build_from_state(cfg, &init_s, footprint);
+        }
         let activation: Activation = parse(&pick(
             self.activation.clone(),
             cfg,
@@ -164,15 +207,80 @@ impl ModelArgs {
             "tanh".into(),
         )?)?;
         let loss: Loss = parse(&pick(self.loss.clone(), cfg, "loss", "squared".into())?)?;
+        let regularizer = self.regularizer(cfg, None)?;
+        let arch: Arch = parse(&pick(self.arch.clone(), cfg, "arch", "resnet".into())?)?;
+        let width: usize = pick(self.width, cfg, "width", 256)?;
+        let default_depth = if arch == Arch::TwoLevel { 1 } else { 3 };
+        let depth: usize = pick(self.depth, cfg, "depth", default_depth)?;
+        let LoadedData {
+            data,
+            spec: data_s,
+            bias,
+        } = self.data.load(cfg, seed, 16, 3)?;
+        let init: Init = parse(&init_s)?;
+        if width >= 1 && depth >= 1 {
+            footprint.check(data.n(), data.d(), width, depth)?;
+        }
+        let shape = Shape::new(arch, data.d(), width, depth)?;
+        let (net, report) = init_network(shape, &data, activation, &init, seed)?;
+        let (n, d) = (data.n(), data.d());
+        let problem = Problem::new(data, activation, loss, regularizer)?;
+        Ok(Model {
+            problem,
+            net,
+            config: ModelConfig {
+                arch,
+                width,
+                depth,
+                activation,
+                loss,
+                regularizer,
+                init: init_s,
+                data: data_s,
+                n,
+                d,
+                bias,
+                init_ridge: report.max_ridge(),
+            },
+        })
+    }
+
+    /// Whether any regularizer option (flag or config key) is given.
+    fn regularizer_given(&self, cfg: &toml::Table) -> bool {
+        self.reg.is_some()
+            || self.lambda.is_some()
+            || self.lambda_a.is_some()
+            || self.lambda_v.is_some()
+            || self.q.is_some()
+            || ["reg", "lambda", "lambda_a", "lambda_v", "q"]
+                .iter()
+                .any(|k| cfg.contains_key(*k))
+    }
+
+    /// The regularizer of the options; options not given default to `recorded` (a state file's) when
+    /// there is one, else to the defaults (l2 with λ = 0).
+    fn regularizer(&self, cfg: &toml::Table, recorded: Option<Regularizer>) -> Result<Regularizer> {
+        let (def_reg, def_lambda, def_q) = match recorded {
+            Some(Regularizer::GroupL1q { lambda, q }) => ("group", lambda, q),
+            Some(Regularizer::L2 { lambda }) => ("l2", lambda, 1.0),
+            Some(Regularizer::L2Split { w, .. }) => ("l2", w, 1.0),
+            _ => ("l2", 0.0, 1.0),
+        };
         let lambda = check_range(
             "lambda",
-            pick(self.lambda, cfg, "lambda", 0.0)?,
+            pick(self.lambda, cfg, "lambda", def_lambda)?,
             0.0,
             f64::INFINITY,
         )?;
-        let reg_name: String = pick(self.reg.clone(), cfg, "reg", "l2".into())?;
-        let la: Option<f64> = self.lambda_a.or(crate::common::cfg_get(cfg, "lambda_a")?);
-        let lv: Option<f64> = self.lambda_v.or(crate::common::cfg_get(cfg, "lambda_v")?);
+        let reg_name: String = pick(self.reg.clone(), cfg, "reg", def_reg.into())?;
+        let mut la: Option<f64> = self.lambda_a.or(crate::common::cfg_get(cfg, "lambda_a")?);
+        let mut lv: Option<f64> = self.lambda_v.or(crate::common::cfg_get(cfg, "lambda_v")?);
+        if let Some(Regularizer::L2Split { a, v, .. }) = recorded {
+            if reg_name == "l2" {
+                la = la.or(Some(a));
+                lv = lv.or(Some(v));
+            }
+        }
         let regularizer = match reg_name.as_str() {
             "l2" => match (la, lv) {
                 (None, None) => Regularizer::l2(lambda),
@@ -188,19 +296,78 @@ impl ModelArgs {
                 }
                 Regularizer::GroupL1q {
                     lambda,
-                    q: pick(self.q, cfg, "q", 1.0)?,
+                    q: pick(self.q, cfg, "q", def_q)?,
                 }
             }
             other => bail!("unknown regularizer '{other}': expected one of l2, group"),
         };
         regularizer.validate()?;
-        let init_s: String = pick(self.init.clone(), cfg, "init", "iid".into())?;
-        let data_flag = self.data.spec_flag(cfg)?;
+        Ok(regularizer)
+    }
 
-        if init_s.to_ascii_lowercase().ends_with(".npz") {
+    /// `--init STATE.npz`: data, shape and (when the file records it) activation, loss and regularizer
+    /// come from the state file; a flag that disagrees with the file is an error naming both values.
+    fn build_from_state(
+        &self,
+        cfg: &toml::Table,
+        init_s: &str,
+        footprint: Footprint,
+    ) -> Result<Model> {
+        let data_flag = self.data.spec_flag(cfg)?;
+        {
             // Everything comes from the state file; shape flags, if given, must agree.
-            let path = PathBuf::from(&init_s);
-            let (data, net) = nff_core::io::load_state(&path)?;
+            let path = PathBuf::from(init_s);
+            let (data, net, recorded) = nff_core::io::load_state_model(&path)?;
+            let act_flag: Option<String> = self
+                .activation
+                .clone()
+                .or(crate::common::cfg_get(cfg, "activation")?);
+            let loss_flag: Option<String> =
+                self.loss.clone().or(crate::common::cfg_get(cfg, "loss")?);
+            let (activation, loss, regularizer) = match recorded {
+                Some(rec) => {
+                    let activation = match act_flag {
+                        Some(f) => {
+                            let a: Activation = parse(&f)?;
+                            if a != rec.activation {
+                                bail!("--activation {a} disagrees with the state file {init_s}: expected {} (as recorded), found {a}", rec.activation);
+                            }
+                            a
+                        }
+                        None => rec.activation,
+                    };
+                    let loss = match loss_flag {
+                        Some(f) => {
+                            let l: Loss = parse(&f)?;
+                            if l != rec.loss {
+                                bail!("--loss {l} disagrees with the state file {init_s}: expected {} (as recorded), found {l}", rec.loss);
+                            }
+                            l
+                        }
+                        None => rec.loss,
+                    };
+                    let regularizer = if self.regularizer_given(cfg) {
+                        let r = self.regularizer(cfg, Some(rec.regularizer))?;
+                        if r != rec.regularizer {
+                            bail!(
+                                "the regularizer options disagree with the state file {init_s}: expected {} (as recorded), found {}",
+                                describe_reg(rec.regularizer),
+                                describe_reg(r)
+                            );
+                        }
+                        r
+                    } else {
+                        rec.regularizer
+                    };
+                    (activation, loss, regularizer)
+                }
+                // A state without a recorded model (written by numpy, or by an older nff): the options.
+                None => (
+                    parse(&act_flag.unwrap_or_else(|| "tanh".into()))?,
+                    parse(&loss_flag.unwrap_or_else(|| "squared".into()))?,
+                    self.regularizer(cfg, None)?,
+                ),
+            };
             if data_flag.is_some() {
                 bail!("--data given together with a state file --init {init_s}: the state file carries its data (drop --data)");
             }
@@ -224,8 +391,9 @@ impl ModelArgs {
                 }
             }
             let (n, d) = (data.n(), data.d());
+            footprint.check(n, d, s.m, s.depth)?;
             let problem = Problem::new(data, activation, loss, regularizer)?;
-            return Ok(Model {
+            Ok(Model {
                 problem,
                 net,
                 config: ModelConfig {
@@ -235,47 +403,45 @@ impl ModelArgs {
                     activation,
                     loss,
                     regularizer,
-                    init: init_s,
+                    init: init_s.to_string(),
                     data: format!("state:{}", path.display()),
                     n,
                     d,
                     bias: false,
                     init_ridge: 0.0,
                 },
-            });
+            })
         }
+    }
+}
 
-        let arch: Arch = parse(&pick(self.arch.clone(), cfg, "arch", "resnet".into())?)?;
-        let width: usize = pick(self.width, cfg, "width", 256)?;
-        let default_depth = if arch == Arch::TwoLevel { 1 } else { 3 };
-        let depth: usize = pick(self.depth, cfg, "depth", default_depth)?;
-        let LoadedData {
-            data,
-            spec: data_s,
-            bias,
-        } = self.data.load(cfg, seed, 16, 3)?;
-        let init: Init = parse(&init_s)?;
-        let shape = Shape::new(arch, data.d(), width, depth)?;
-        let (net, report) = init_network(shape, &data, activation, &init, seed)?;
-        let (n, d) = (data.n(), data.d());
-        let problem = Problem::new(data, activation, loss, regularizer)?;
-        Ok(Model {
-            problem,
-            net,
-            config: ModelConfig {
-                arch,
-                width,
-                depth,
-                activation,
-                loss,
-                regularizer,
-                init: init_s,
-                data: data_s,
-                n,
-                d,
-                bias,
-                init_ridge: report.max_ridge(),
-            },
-        })
+/// A regularizer in the words of the options: `l2 with --lambda 0.001`, `group with --lambda 0.01, --q 2`.
+fn describe_reg(r: Regularizer) -> String {
+    use crate::common::fmt_num;
+    match r {
+        Regularizer::None => "no regularizer (l2 with --lambda 0)".into(),
+        Regularizer::L2 { lambda } => format!("l2 with --lambda {}", fmt_num(lambda)),
+        Regularizer::L2Split { a, w, v } => format!(
+            "l2 with --lambda-a {}, --lambda {}, --lambda-v {}",
+            fmt_num(a),
+            fmt_num(w),
+            fmt_num(v)
+        ),
+        Regularizer::GroupL1q { lambda, q } => format!(
+            "group with --lambda {}, --q {}",
+            fmt_num(lambda),
+            fmt_num(q)
+        ),
+    }
+}
+
+impl ModelConfig {
+    /// The model part of a state file ([`nff_core::io::StateModel`]).
+    pub fn state_model(&self) -> nff_core::io::StateModel {
+        nff_core::io::StateModel {
+            activation: self.activation,
+            loss: self.loss,
+            regularizer: self.regularizer,
+        }
     }
 }

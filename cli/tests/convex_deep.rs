@@ -439,8 +439,21 @@ fn solver_and_tolerance_flags_reach_the_solver() {
         "--out",
         s(&out),
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    // The method rarely certifies this instance within its iteration limit: an uncertified solve
+    // still writes its outputs, and exits 3 (docs/cli.md), never 0.
     let sm = json(&out.join("summary.json"));
+    let expected = if sm["termination"] == "converged" {
+        0
+    } else {
+        3
+    };
+    assert_eq!(
+        o.status.code(),
+        Some(expected),
+        "{} {}",
+        sm["termination"],
+        stderr(&o)
+    );
     assert_eq!(sm["method"], "augmented-lagrangian");
     assert_eq!(sm["config"]["tol_gap"], 1e-6);
     assert!(sm["iterations"].as_u64().unwrap() > 0);

@@ -125,6 +125,39 @@ pub fn io_cause(e: &io::Error) -> String {
     }
 }
 
+/// Remove the temporary files `.NAME.tmp-PID-K` of `name` left by processes that no longer exist (killed
+/// with SIGKILL while writing, when no handler can clean up); those of live processes are left alone.
+fn remove_stale_temporaries(dir: &Path, name: &std::ffi::OsStr) {
+    let prefix = format!(".{}.tmp-", name.to_string_lossy());
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file = e.file_name().to_string_lossy().to_string();
+        let Some(pid) = file
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !process_exists(pid) {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
+/// Whether a process with this id exists (Linux: `/proc/PID`; elsewhere assumed alive, so nothing of
+/// another process is ever removed).
+fn process_exists(pid: u32) -> bool {
+    let proc_dir = Path::new("/proc");
+    if proc_dir.join("self").exists() {
+        proc_dir.join(pid.to_string()).exists()
+    } else {
+        true
+    }
+}
+
 /// A temporary file next to its target; removed on drop unless committed.
 struct TempFile {
     target: PathBuf,
@@ -144,6 +177,7 @@ impl TempFile {
             _ => PathBuf::from("."),
         };
         let pid = std::process::id();
+        remove_stale_temporaries(&dir, name);
         loop {
             let k = COUNTER.fetch_add(1, Ordering::Relaxed);
             let mut tmp_name = std::ffi::OsString::from(".");
@@ -554,13 +588,17 @@ fn index_of(mut flat: usize, shape: &[usize]) -> String {
 pub fn read_npz(path: impl AsRef<Path>) -> Result<Npz> {
     let path = path.as_ref();
     let file = File::open(path).map_err(|e| CoreError::file(path, format!("cannot open: {e}")))?;
-    let mut archive = zip::ZipArchive::new(BufReader::new(file))
-        .map_err(|e| CoreError::file(path, format!("not a readable .npz (zip) archive: {e}")))?;
+    let mut archive = zip::ZipArchive::new(BufReader::new(file)).map_err(|e| {
+        CoreError::file(
+            path,
+            format!("not a readable .npz (zip) archive: {}", fold(e)),
+        )
+    })?;
     let mut arrays = BTreeMap::new();
     for index in 0..archive.len() {
-        let entry = archive
-            .by_index(index)
-            .map_err(|e| CoreError::file(path, format!("cannot read zip entry {index}: {e}")))?;
+        let entry = archive.by_index(index).map_err(|e| {
+            CoreError::file(path, format!("cannot read zip entry {index}: {}", fold(e)))
+        })?;
         let Some(name) = npyz::npz::array_name_from_file_name(entry.name()).map(str::to_owned)
         else {
             continue;
@@ -575,12 +613,54 @@ pub fn read_npz(path: impl AsRef<Path>) -> Result<Npz> {
     })
 }
 
+/// A message on one line (parsers such as npyz's header parser render multi-line diagnostics).
+fn fold(message: impl fmt::Display) -> String {
+    message
+        .to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Decode one `.npy` zip entry; the error is a message to be prefixed with the file and array.
-fn read_npy_entry<R: Read>(entry: zip::read::ZipFile<'_, R>) -> Result<NpzArray, String> {
-    let stored_bytes = entry.size();
-    let mut reader = BufReader::with_capacity(1 << 16, entry);
-    let npy =
-        npyz::NpyFile::new(&mut reader).map_err(|e| format!("not a valid .npy array: {e}"))?;
+///
+/// The entry is read whole first: the zip reader compares the CRC-32 of what it read with the stored
+/// one at the end of the entry, so a corrupted entry is reported as such (never parsed as a header or
+/// returned as data).
+fn read_npy_entry<R: Read>(mut entry: zip::read::ZipFile<'_, R>) -> Result<NpzArray, String> {
+    // Fallible allocation of the announced size (a corrupt or hostile header must not abort the
+    // process), and never more than announced.
+    let announced = entry.size();
+    let mut bytes = Vec::new();
+    usize::try_from(announced)
+        .ok()
+        .and_then(|n| bytes.try_reserve_exact(n).ok())
+        .ok_or_else(|| {
+            format!("the entry announces {announced} bytes, more than this machine can allocate")
+        })?;
+    entry
+        .by_ref()
+        // One byte more than announced: the reader must reach the entry's end, where the CRC-32 is
+        // compared (a read that stops at exactly the announced size would skip the check).
+        .take(announced.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| {
+            if e.to_string().to_ascii_lowercase().contains("checksum") {
+                "the stored entry is corrupt: expected its CRC-32 checksum, found a mismatch"
+                    .to_string()
+            } else {
+                format!("cannot read the entry: {}", fold(e))
+            }
+        })?;
+    let stored_bytes = bytes.len() as u64;
+    if stored_bytes > announced {
+        return Err(format!(
+            "the entry holds more than the {announced} bytes its header announces"
+        ));
+    }
+    let mut reader = &bytes[..];
+    let npy = npyz::NpyFile::new(&mut reader)
+        .map_err(|e| format!("not a valid .npy array: {}", fold(e)))?;
     let shape: Vec<usize> = npy
         .shape()
         .iter()
@@ -592,7 +672,7 @@ fn read_npy_entry<R: Read>(entry: zip::read::ZipFile<'_, R>) -> Result<NpzArray,
         DType::Plain(ts) => ts.num_bytes().unwrap_or(0) as u64,
         _ => 0,
     };
-    // A corrupt header must not make us allocate more than the entry holds.
+    // A header must not make us allocate more than the entry holds.
     if count.saturating_mul(item_size) > stored_bytes {
         return Err(format!(
             "header announces {count} entries of shape {}, but the entry holds only {stored_bytes} bytes",
@@ -601,16 +681,6 @@ fn read_npy_entry<R: Read>(entry: zip::read::ZipFile<'_, R>) -> Result<NpzArray,
     }
     let order = npy.order();
     let data = read_as_f64(npy)?;
-    // Read the entry to its end: only then does the zip reader compare the CRC-32 of what it read with
-    // the stored one, so a corrupted entry is an error, never data.
-    io::copy(&mut reader, &mut io::sink()).map_err(|e| {
-        if e.to_string().to_ascii_lowercase().contains("checksum") {
-            "the stored entry is corrupt: expected its CRC-32 checksum, found a mismatch"
-                .to_string()
-        } else {
-            format!("cannot read the entry: {e}")
-        }
-    })?;
     let data = if order == npyz::Order::Fortran && shape.len() > 1 {
         fortran_to_c(&shape, &data)
     } else {
@@ -857,6 +927,145 @@ const STATE_SCHEMA: &str =
 /// Errors if the network's input dimension differs from the data's. Non-finite parameters are written
 /// as they are (to inspect a diverged run), but [`load_state`] rejects them.
 pub fn save_state(path: impl AsRef<Path>, data: &Dataset, net: &Network) -> Result<()> {
+    write_state(path.as_ref(), data, net, None)
+}
+
+/// The model a state was trained under, stored next to its arrays so that continuing from the state
+/// (`nff train --init STATE.npz`) optimizes the same objective: activation, loss, regularizer and the
+/// (mean-field) scaling. Arrays, all float64 (names as ASCII codes, as `docs/convex_deep.md` does):
+///
+/// | key | shape | meaning |
+/// |---|---|---|
+/// | `activation` | $(k,)$ | ASCII codes of `tanh`, `sigmoid`, `softplus` or `relu` |
+/// | `loss` | $(k,)$ | ASCII codes of `squared` or `logistic` |
+/// | `reg` | $(k,)$ | ASCII codes of `none`, `l2` or `group` |
+/// | `lambda` | $(3,)$ | strengths $(\lambda_A, \lambda_W, \lambda_v)$ (equal unless split L2) |
+/// | `q` | $()$ | group-norm exponent (1 unless `group`) |
+/// | `scaling` | $(k,)$ | ASCII codes of `mean-field` (the only scaling) |
+///
+/// In numpy: `bytes(s["activation"].astype("uint8")).decode()`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StateModel {
+    /// Activation h.
+    pub activation: crate::Activation,
+    /// Loss φ.
+    pub loss: crate::Loss,
+    /// Regularizer (kind, strengths, exponent).
+    pub regularizer: crate::Regularizer,
+}
+
+/// The keys [`StateModel`] writes.
+const MODEL_KEYS: [&str; 6] = ["activation", "loss", "reg", "lambda", "q", "scaling"];
+
+fn name_codes(name: &str) -> Vec<f64> {
+    name.bytes().map(f64::from).collect()
+}
+
+/// The ASCII text stored in the 1-d array `key`; errors name the choices.
+fn name_from_codes(npz: &Npz, key: &str, choices: &str) -> Result<String> {
+    let codes = npz.vector(key)?;
+    let bytes: Option<Vec<u8>> = codes
+        .iter()
+        .map(|&c| (c.fract() == 0.0 && (32.0..127.0).contains(&c)).then_some(c as u8))
+        .collect();
+    bytes
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| {
+            CoreError::invalid(
+                npz.what(key),
+                format!("the ASCII codes of one of {choices}"),
+                format!("{} numbers that are not", codes.len()),
+            )
+        })
+}
+
+/// Write a state `.npz` with the model it was trained under ([`StateModel`]), atomically.
+pub fn save_state_model(
+    path: impl AsRef<Path>,
+    data: &Dataset,
+    net: &Network,
+    model: &StateModel,
+) -> Result<()> {
+    write_state(path.as_ref(), data, net, Some(model))
+}
+
+/// Read a state `.npz` and, when it records one, the model it was trained under (`None` for files
+/// without the [`StateModel`] arrays, e.g. written by numpy; a file with only some of them is an error).
+pub fn load_state_model(path: impl AsRef<Path>) -> Result<(Dataset, Network, Option<StateModel>)> {
+    let path = path.as_ref();
+    let npz = read_npz(path)?;
+    let (data, net) = state_from(&npz)?;
+    let present: Vec<&str> = MODEL_KEYS
+        .iter()
+        .copied()
+        .filter(|k| npz.contains(k))
+        .collect();
+    if present.is_empty() {
+        return Ok((data, net, None));
+    }
+    require(
+        &npz,
+        &MODEL_KEYS,
+        "a state file that records its model needs all of activation, loss, reg, lambda (3,), q, scaling",
+    )?;
+    let activation: crate::Activation =
+        name_from_codes(&npz, "activation", "tanh, sigmoid, softplus, relu")?.parse()?;
+    let loss: crate::Loss = name_from_codes(&npz, "loss", "squared, logistic")?.parse()?;
+    let scaling = name_from_codes(&npz, "scaling", "mean-field")?;
+    if scaling != "mean-field" {
+        return Err(CoreError::invalid(
+            npz.what("scaling"),
+            "mean-field (the only scaling nff trains in)",
+            scaling,
+        ));
+    }
+    let lam = npz.get("lambda")?;
+    if lam.shape != [3] {
+        return Err(npz.shape_error("lambda", "(3,): (lambda_A, lambda_W, lambda_v)", &lam.shape));
+    }
+    let [a, w, v] = [lam.data[0], lam.data[1], lam.data[2]];
+    let q = npz.scalar("q")?;
+    let kind = name_from_codes(&npz, "reg", "none, l2, group")?;
+    let regularizer = match kind.as_str() {
+        "none" => crate::Regularizer::None,
+        "l2" if a == w && w == v => crate::Regularizer::L2 { lambda: a },
+        "l2" => crate::Regularizer::L2Split { a, w, v },
+        "group" if a == w && w == v => crate::Regularizer::GroupL1q { lambda: a, q },
+        "group" => {
+            return Err(CoreError::invalid(
+                npz.what("lambda"),
+                "three equal strengths for reg = group",
+                format!("({a}, {w}, {v})"),
+            ))
+        }
+        other => {
+            return Err(CoreError::invalid(
+                npz.what("reg"),
+                "one of none, l2, group",
+                other,
+            ))
+        }
+    };
+    regularizer
+        .validate()
+        .map_err(|e| CoreError::file(path, format!("recorded regularizer: {e}")))?;
+    Ok((
+        data,
+        net,
+        Some(StateModel {
+            activation,
+            loss,
+            regularizer,
+        }),
+    ))
+}
+
+fn write_state(
+    path: &Path,
+    data: &Dataset,
+    net: &Network,
+    model: Option<&StateModel>,
+) -> Result<()> {
     data.validate()?;
     let s = net.shape();
     if s.d != data.d() {
@@ -900,6 +1109,26 @@ pub fn save_state(path: impl AsRef<Path>, data: &Dataset, net: &Network) -> Resu
     w.add("v", &[m], net.v())?;
     w.add_scalar("depth", s.depth as f64)?;
     w.add_scalar("resnet", if s.arch.is_resnet() { 1.0 } else { 0.0 })?;
+    if let Some(model) = model {
+        use crate::Regularizer as R;
+        let (kind, lambda, q) = match model.regularizer {
+            R::None => ("none", [0.0; 3], 1.0),
+            R::L2 { lambda } => ("l2", [lambda; 3], 1.0),
+            R::L2Split { a, w, v } => ("l2", [a, w, v], 1.0),
+            R::GroupL1q { lambda, q } => ("group", [lambda; 3], q),
+        };
+        for (key, text) in [
+            ("activation", model.activation.name()),
+            ("loss", model.loss.name()),
+            ("reg", kind),
+            ("scaling", "mean-field"),
+        ] {
+            let codes = name_codes(text);
+            w.add(key, &[codes.len()], &codes)?;
+        }
+        w.add("lambda", &[3], &lambda)?;
+        w.add_scalar("q", q)?;
+    }
     w.finish()
 }
 
@@ -909,8 +1138,11 @@ pub fn save_state(path: impl AsRef<Path>, data: &Dataset, net: &Network) -> Resu
 /// [`Arch::ResNet`]. Every array is checked (presence, shape against `X` and `A`, finiteness) before
 /// anything is built; errors name the file, the array, the expected and the found value.
 pub fn load_state(path: impl AsRef<Path>) -> Result<(Dataset, Network)> {
-    let npz = read_npz(path)?;
-    require(&npz, &["X", "y", "A", "v", "depth"], STATE_SCHEMA)?;
+    state_from(&read_npz(path)?)
+}
+
+fn state_from(npz: &Npz) -> Result<(Dataset, Network)> {
+    require(npz, &["X", "y", "A", "v", "depth"], STATE_SCHEMA)?;
 
     let depth_value = npz.scalar("depth")?;
     if !(depth_value.is_finite()
@@ -927,7 +1159,7 @@ pub fn load_state(path: impl AsRef<Path>) -> Result<(Dataset, Network)> {
     let depth = depth_value as usize;
     let arch = if depth == 1 {
         if npz.contains("resnet") {
-            resnet_flag(&npz)?;
+            resnet_flag(npz)?;
         }
         if let Some(w) = npz.arrays.get("W") {
             return Err(CoreError::invalid(
@@ -938,15 +1170,15 @@ pub fn load_state(path: impl AsRef<Path>) -> Result<(Dataset, Network)> {
         }
         Arch::TwoLevel
     } else {
-        require(&npz, &["W", "resnet"], STATE_SCHEMA)?;
-        if resnet_flag(&npz)? {
+        require(npz, &["W", "resnet"], STATE_SCHEMA)?;
+        if resnet_flag(npz)? {
             Arch::ResNet
         } else {
             Arch::Dnn
         }
     };
 
-    let data = dataset_from(&npz)?;
+    let data = dataset_from(npz)?;
     let d = data.d();
     let a = npz.get("A")?;
     let m = match a.shape[..] {

@@ -79,7 +79,8 @@ impl ResidualBound {
     /// Measure the bound for $H$ ($N\times m$, column-major view) and the residual $\mathbf r$ ($N$).
     ///
     /// $\|H^\top\mathbf r\|$ is accumulated column by column in index order; the singular values come from
-    /// faer's SVD of the $N\times m$ matrix $H/\sqrt m$, run with the given `par`.
+    /// faer's SVD of the $N\times m$ matrix $H/\sqrt m$, run sequentially (`par` is accepted for the
+    /// caller's symmetry but not used: the result must not depend on the thread count).
     pub fn measure(h: MatRef<'_, f64>, r: &[f64], par: Par) -> Result<Self> {
         let (n, m) = (h.nrows(), h.ncols());
         if r.len() != n {
@@ -104,7 +105,10 @@ impl ResidualBound {
             0.0
         } else {
             let scaled = h * faer::Scale(1.0 / (m as f64).sqrt());
-            let sv = singular_values(scaled.as_ref(), par)?;
+            // Sequential whatever `par`: faer's parallel SVD rounds differently with the thread count,
+            // and the recorded trajectory must not depend on it (the N × m SVD is cheap next to a step).
+            let _ = par;
+            let sv = singular_values(scaled.as_ref(), Par::Seq)?;
             sv.iter().copied().fold(f64::INFINITY, f64::min).max(0.0)
         };
         let (bound, bound_holds) = if sigma_min > 0.0 {

@@ -12,7 +12,7 @@
 //! Writes `summary.json` (objective, certified gap, residuals, iterations, time) and `solution.npz`;
 //! the deep problem also writes the mapped network as `state.npz`. The deep file formats are in
 //! `docs/convex_deep.md`.
-use crate::common::{pick, CommonArgs, Ctx};
+use crate::common::{check_range, fmt_num, pick, CommonArgs, Ctx};
 use crate::output::OutputDir;
 use crate::setup::{DataOpts, LoadedData};
 use anyhow::{bail, Result};
@@ -167,6 +167,12 @@ fn two_level(
             (theta, rho0, format!("file:{}", path.display()))
         }
         (None, Some(per_axis), None) => {
+            check_candidates(
+                &format!("--grid {per_axis} (PER_AXIS^d = {per_axis}^{d} candidates)"),
+                (per_axis as f64).powi(d as i32),
+                data.n(),
+                d,
+            )?;
             let radius = pick(args.radius, cfg, "radius", 3.0)?;
             let theta = candidates::grid(d, per_axis, radius)?;
             let k = theta.nrows();
@@ -178,6 +184,7 @@ fn two_level(
         }
         (None, None, g) => {
             let k = g.unwrap_or(512);
+            check_candidates(&format!("--gaussian {k}"), k as f64, data.n(), d)?;
             let sigma = pick(args.sigma, cfg, "sigma", 1.0)?;
             let theta = candidates::gaussian(k, d, sigma, ctx.seed)?;
             (
@@ -194,9 +201,19 @@ fn two_level(
         bail!("candidates do not fit the data: expected theta with {d} columns (the data's d), found {}", theta.ncols());
     }
     let config = TwoLevelConfig {
-        lambda1: pick(args.lambda1, cfg, "lambda1", 0.01)?,
-        lambda2: pick(args.lambda2, cfg, "lambda2", 0.0)?,
-        tau: pick(args.tau, cfg, "tau", 0.0)?,
+        lambda1: check_range(
+            "lambda1",
+            pick(args.lambda1, cfg, "lambda1", 0.01)?,
+            MIN_LAMBDA1,
+            f64::INFINITY,
+        )?,
+        lambda2: check_range(
+            "lambda2",
+            pick(args.lambda2, cfg, "lambda2", 0.0)?,
+            0.0,
+            f64::INFINITY,
+        )?,
+        tau: check_range("tau", pick(args.tau, cfg, "tau", 0.0)?, 0.0, f64::INFINITY)?,
     };
     let program = TwoLevelProgram::new(&data, activation, loss, theta.as_ref(), &rho0, config)?;
     let out = OutputDir::create(&out_path)?;
@@ -247,16 +264,59 @@ fn two_level(
     summary["termination"] = serde_json::to_value(sol.termination)?;
     summary["method"] = sol.method.clone().into();
     summary["wall_seconds"] = ctx.seconds().into();
+    let certified = sol.termination == nff_solvers::lbfgs::Termination::Converged
+        && [sol.objective, sol.gap, sol.relative_gap, sol.dual_objective]
+            .iter()
+            .all(|x| x.is_finite())
+        && sol.relative_gap <= options.tol_gap.max(1e-9);
+    let termination = if [sol.objective, sol.gap, sol.dual_objective]
+        .iter()
+        .any(|x| !x.is_finite())
+    {
+        serde_json::json!("non-finite")
+    } else if !certified && sol.termination == nff_solvers::lbfgs::Termination::Converged {
+        serde_json::json!("uncertified")
+    } else {
+        serde_json::to_value(sol.termination)?
+    };
+    summary["termination"] = termination.clone();
     out.write_json("summary.json", &summary)?;
-    let dir = out.commit()?;
-    crate::common::say(args.common.quiet, &format!(
-            "two-level program (K = {k}): objective {:.10e}, certified relative gap {:.2e}, {} iterations; wrote {}",
-            sol.objective,
-            sol.relative_gap,
-            sol.iterations,
+    if !certified {
+        let dir = out.commit()?;
+        return Err(crate::common::NotConverged(format!(
+            "two-level program (K = {k}) not certified: termination {}, objective {}, relative gap {} (expected at most {}); outputs in {} (exit status 3)",
+            termination.as_str().unwrap_or("?"),
+            fmt_num(sol.objective),
+            fmt_num(sol.relative_gap),
+            fmt_num(options.tol_gap.max(1e-9)),
             dir.display()
-        ))?;
+        ))
+        .into());
+    }
+    let line = format!(
+        "two-level program (K = {k}): objective {:.10e}, certified relative gap {:.2e}, {} iterations; wrote {}",
+        sol.objective,
+        sol.relative_gap,
+        sol.iterations,
+        out.target().display()
+    );
+    out.say_and_commit(args.common.quiet, &line)?;
     Ok(())
+}
+
+/// The smallest `--lambda1` accepted: below it the program's scale 1/λ₁ leaves the range in which its
+/// interior point can be certified in f64 (measured: λ₁ = 1e-9 returned NaN, 1e-200 did not end).
+pub const MIN_LAMBDA1: f64 = 1e-8;
+
+/// Refuse a candidate set that does not fit in memory: `k` candidates hold H (N × K), θ (K × d) and
+/// about ten K-vectors (weights, densities, solver state), plus the N × N Newton systems.
+fn check_candidates(asked: &str, k: f64, n: usize, d: usize) -> Result<()> {
+    let (n, d) = (n as f64, d as f64);
+    crate::common::check_memory(
+        asked,
+        "the candidates, their features H (N × K) and the solver's vectors",
+        k * (2.0 * n + d + 12.0) + 4.0 * n * n,
+    )
 }
 
 /// `--solver NAME` → the deep algorithm (one arm per engine).
@@ -373,7 +433,24 @@ fn deep(
     write_program(&mut npz, &built)?;
     write_solution(&mut npz, program, &sol, &mapped)?;
     npz.finish()?;
-    nff_core::io::save_state(out.path("state.npz"), &built.data, &mapped.net)?;
+    let c = program.config();
+    if c.lambda_w.iter().all(|&l| l == c.lambda_a)
+        && c.lambda_v == c.lambda_a
+        && c.beta.iter().all(|&b| b == 0.0)
+    {
+        // Group-norm strengths of one λ: the state records the model (activation, loss, regularizer).
+        let model = nff_core::io::StateModel {
+            activation: program.activation(),
+            loss: built.loss,
+            regularizer: Regularizer::GroupL1q {
+                lambda: c.lambda_a,
+                q: c.q,
+            },
+        };
+        nff_core::io::save_state_model(out.path("state.npz"), &built.data, &mapped.net, &model)?;
+    } else {
+        nff_core::io::save_state(out.path("state.npz"), &built.data, &mapped.net)?;
+    }
     let sizes = program.sizes();
     let c = program.config();
     let mut summary = ctx.summary_header("convex");
@@ -402,23 +479,39 @@ fn deep(
     summary["method"] = serde_json::to_value(sol.method)?;
     summary["mapped_network"] = mapped_summary(&built, &mapped)?;
     summary["wall_seconds"] = ctx.seconds().into();
-    out.write_json("summary.json", &summary)?;
-    let dir = out.commit()?;
-    if !args.common.quiet {
-        let own = built
-            .network_objective
-            .map(|j| format!(" (network's own {j:.8e})"))
-            .unwrap_or_default();
-        crate::common::say(false, &format!(
-            "deep program {sizes:?}: objective {:.8e}{own}, relative gap {:.2e}, primal residual {:.1e}, {} iterations ({:?}); wrote {}",
-            sol.objective,
-            sol.relative_gap,
-            sol.primal_residual,
-            sol.inner_iterations,
-            sol.termination,
-            dir.display()
-        ))?;
+    let finite = [sol.objective, sol.gap, sol.relative_gap, sol.dual_bound]
+        .iter()
+        .all(|x| x.is_finite());
+    let converged = sol.termination == nff_solvers::lbfgs::Termination::Converged;
+    if !finite {
+        summary["termination"] = "non-finite".into();
     }
+    out.write_json("summary.json", &summary)?;
+    if !(finite && converged) {
+        let dir = out.commit()?;
+        return Err(crate::common::NotConverged(format!(
+            "deep program {sizes:?} not certified: termination {}, objective {}, relative gap {}; outputs in {} (exit status 3)",
+            summary["termination"].as_str().unwrap_or("?"),
+            fmt_num(sol.objective),
+            fmt_num(sol.relative_gap),
+            dir.display()
+        ))
+        .into());
+    }
+    let own = built
+        .network_objective
+        .map(|j| format!(" (network's own {j:.8e})"))
+        .unwrap_or_default();
+    let line = format!(
+        "deep program {sizes:?}: objective {:.8e}{own}, relative gap {:.2e}, primal residual {:.1e}, {} iterations ({:?}); wrote {}",
+        sol.objective,
+        sol.relative_gap,
+        sol.primal_residual,
+        sol.inner_iterations,
+        sol.termination,
+        out.target().display()
+    );
+    out.say_and_commit(args.common.quiet, &line)?;
     Ok(())
 }
 
@@ -433,10 +526,47 @@ fn program_from_init(
     let Some(state) = args.init.clone().or(crate::common::cfg_get(cfg, "init")?) else {
         bail!("--problem deep needs --init STATE.npz (a trained DNN whose particles seed the candidates) or --program FILE.npz");
     };
-    let (data, net) = nff_core::io::load_state(&state)?;
-    let lambda = pick(args.lambda, cfg, "lambda", 0.01)?;
+    let (data, net, recorded) = nff_core::io::load_state_model(&state)?;
+    // The candidates are the state's features: its activation and loss, when it records them, are the
+    // program's; a flag that disagrees is an error naming both.
+    let (activation, loss) = match recorded {
+        Some(rec) => {
+            let given = |flag: bool, key: &str| flag || cfg.contains_key(key);
+            if given(args.activation.is_some(), "activation") && activation != rec.activation {
+                bail!("--activation {activation} disagrees with the state file {}: expected {} (as recorded), found {activation}", state.display(), rec.activation);
+            }
+            if given(args.loss.is_some(), "loss") && loss != rec.loss {
+                bail!("--loss {loss} disagrees with the state file {}: expected {} (as recorded), found {loss}", state.display(), rec.loss);
+            }
+            (rec.activation, rec.loss)
+        }
+        None => (activation, loss),
+    };
+    let lambda = check_range(
+        "lambda",
+        pick(args.lambda, cfg, "lambda", 0.01)?,
+        0.0,
+        f64::INFINITY,
+    )?;
     let q = pick(args.q, cfg, "q", 1.0)?;
     let fresh = pick(args.fresh, cfg, "fresh", 8)?;
+    {
+        // Per layer n = m + fresh candidates: features N × n, the repopulated weights n × n of each
+        // middle layer, and the conic solver's copies of them (about 30 numbers per weight).
+        let s = net.shape();
+        let nl = (s.m as f64) + fresh as f64;
+        let (n, l) = (data.n() as f64, s.depth as f64);
+        crate::common::check_memory(
+            &format!(
+                "--fresh {fresh} (n = m + fresh = {} candidates per layer, {} layers, N = {})",
+                fmt_num(nl),
+                s.depth,
+                data.n()
+            ),
+            "the candidates' features, the repopulated weights and the conic solver's copies",
+            l * n * nl * 6.0 + (l - 1.0).max(0.0) * nl * nl * 30.0 + 30.0 * l * nl,
+        )?;
+    }
     let problem = Problem::new(data, activation, loss, Regularizer::GroupL1q { lambda, q })?;
     let (program, point) = DeepProgram::from_network(&problem, &net, fresh, ctx.seed)?;
     let network_objective = program.objective(&point)?;

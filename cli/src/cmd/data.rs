@@ -35,15 +35,12 @@ pub fn run(args: &DataArgs) -> Result<()> {
     summary["config"] =
         serde_json::json!({"data": spec, "n": data.n(), "d": data.d(), "bias": bias});
     out.write_json("summary.json", &summary)?;
-    let dir = out.commit()?;
-    crate::common::say(
-        args.common.quiet,
-        &format!(
-            "wrote {} points (d = {}) to {}",
-            data.n(),
-            data.d(),
-            dir.display()
-        ),
-    )?;
+    let line = format!(
+        "wrote {} points (d = {}) to {}",
+        data.n(),
+        data.d(),
+        out.target().display()
+    );
+    out.say_and_commit(args.common.quiet, &line)?;
     Ok(())
 }

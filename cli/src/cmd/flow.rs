@@ -2,9 +2,9 @@
 //! width-m network (`WeightFlow`), or its Lagrangian form with integrated features (`--lagrangian`,
 //! `FeatureFlow`, which also records the consistency drift) — with Euler (= GD), Heun, RK4 or adaptive
 //! Dormand–Prince, and noisy GD (`--temperature`, two-level networks).
-use crate::common::{cfg_get, check_range, pick, CommonArgs, Ctx};
+use crate::common::{cfg_get, check_range, check_steps, fmt_num, pick, CommonArgs, Ctx};
 use crate::output::OutputDir;
-use crate::setup::ModelArgs;
+use crate::setup::{Footprint, ModelArgs};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use nff_flow::runner::{
@@ -90,7 +90,6 @@ impl Observer for Progress {
 pub fn run(args: &FlowArgs) -> Result<()> {
     let cfg = crate::common::read_config_for::<FlowArgs>(args.common.config.as_deref())?;
     let ctx = Ctx::new(&args.common, &cfg)?;
-    let model = args.model.build(&cfg, ctx.seed)?;
     let integrator_name: String = pick(args.integrator.clone(), &cfg, "integrator", "rk4".into())?;
     let dt = check_range(
         "dt",
@@ -115,14 +114,35 @@ pub fn run(args: &FlowArgs) -> Result<()> {
         ("heun", None) => IntegratorSpec::Heun { dt },
         ("rk4", None) => IntegratorSpec::Rk4 { dt },
         ("adaptive", None) => {
-            let rtol = pick(args.rtol, &cfg, "rtol", 1e-8)?;
-            let atol = pick(args.atol, &cfg, "atol", 1e-10)?;
+            // A relative tolerance below a few units of rounding cannot be met in f64: the integrator
+            // would reject every step.
+            let rtol = check_range("rtol", pick(args.rtol, &cfg, "rtol", 1e-8)?, 1e-14, 1.0)?;
+            let atol = check_range(
+                "atol",
+                pick(args.atol, &cfg, "atol", 1e-10)?,
+                f64::MIN_POSITIVE,
+                f64::INFINITY,
+            )?;
             IntegratorSpec::Adaptive(DormandPrinceOptions::with_tolerances(rtol, atol))
         }
         (other, None) => {
             bail!("unknown integrator '{other}': expected one of euler, heun, rk4, adaptive")
         }
     };
+    // Parameter-sized buffers: the state, the integrator's stages, the initial and the reported state,
+    // the network, a checkpoint; the N×m features: the field's forward/backward workspace and the
+    // diagnostics (σ_min of H). The Lagrangian state carries the features too.
+    let stages = match spec {
+        IntegratorSpec::Euler { .. } | IntegratorSpec::EulerMaruyama { .. } => 2.0,
+        IntegratorSpec::Heun { .. } => 3.0,
+        IntegratorSpec::Rk4 { .. } => 6.0,
+        IntegratorSpec::Adaptive(_) => 9.0,
+    };
+    let footprint = Footprint {
+        params: stages + 6.0,
+        features: 8.0 + if args.lagrangian { stages + 6.0 } else { 0.0 },
+    };
+    let model = args.model.build(&cfg, ctx.seed, footprint)?;
     if temperature.is_some() {
         NoisyGd {
             eta: dt,
@@ -141,10 +161,17 @@ pub fn run(args: &FlowArgs) -> Result<()> {
     if let Some(t) = t_final {
         check_range("time", t, 0.0, f64::INFINITY)?;
     }
-    let expected_steps = t_final
-        .map(|t| (t / dt).ceil() as u64)
-        .or(max_steps)
-        .unwrap_or(10_000);
+    if let Some(n) = max_steps {
+        check_steps(&format!("--max-steps {n}"), n as f64)?;
+    }
+    let adaptive = matches!(spec, IntegratorSpec::Adaptive(_));
+    let expected_steps = match (t_final, adaptive) {
+        (Some(t), false) => check_steps(
+            &format!("--time {} / --dt {}", fmt_num(t), fmt_num(dt)),
+            (t / dt).ceil(),
+        )?,
+        _ => max_steps.unwrap_or(10_000),
+    };
     let record_every = pick(
         args.record_every,
         &cfg,
@@ -157,6 +184,14 @@ pub fn run(args: &FlowArgs) -> Result<()> {
         &cfg,
         "out",
         PathBuf::from("out/flow"),
+    )?;
+    crate::common::check_memory(
+        &format!(
+            "--record-every {record_every} over {} steps",
+            max_steps.unwrap_or(expected_steps)
+        ),
+        "the trajectory rows",
+        12.0 * (max_steps.unwrap_or(expected_steps) / record_every + 2) as f64,
     )?;
     let out = OutputDir::create(&out_path)?;
     let resume = match &args.resume {
@@ -178,6 +213,9 @@ pub fn run(args: &FlowArgs) -> Result<()> {
         stationary,
         max_steps: match (t_final, stationary, max_steps) {
             (None, Some(_), None) => Some(1_000_000),
+            // The adaptive integrator's step count is not known in advance: bounded all the same
+            // (reaching the bound before --time ends the run with exit status 3).
+            (Some(_), _, None) if adaptive => Some(ADAPTIVE_MAX_STEPS),
             (_, _, m) => m,
         },
         resume,
@@ -193,6 +231,20 @@ pub fn run(args: &FlowArgs) -> Result<()> {
         "flow",
     );
     let progress = Progress(bar.clone(), t_final.unwrap_or(f64::INFINITY));
+    // The flow only decreases J (dJ/dt = −dissipation): a deterministic run whose objective rises
+    // above twice its initial value has left the flow (a too-large step), and is stopped as diverged.
+    // Noisy GD may raise J, so only a non-finite objective counts there.
+    let initial_objective = model.problem.objective(&model.net);
+    let guard = Divergence {
+        limit: if temperature.is_some() {
+            f64::INFINITY
+        } else {
+            2.0 * initial_objective.abs() + 1e-12
+        },
+        every: record_every,
+        hit: std::sync::Arc::new(std::sync::Mutex::new(None)),
+    };
+    let diverged = guard.hit.clone();
 
     let report: RunReport;
     let network;
@@ -202,6 +254,7 @@ pub fn run(args: &FlowArgs) -> Result<()> {
         let y0 = field.initial_state(&model.net)?;
         let b = RunnerBuilder::with_boxed(field, integrator)
             .observer(progress)
+            .observer(guard)
             .record(ObserverMode::Every(record_every))
             .fingerprint(fingerprint.clone());
         let mut runner = stops.apply(b, y0)?.build()?;
@@ -214,6 +267,7 @@ pub fn run(args: &FlowArgs) -> Result<()> {
         let y0 = field.initial_state(&model.net)?;
         let b = RunnerBuilder::with_boxed(field, integrator)
             .observer(progress)
+            .observer(guard)
             .record(ObserverMode::Every(record_every))
             .fingerprint(fingerprint.clone());
         let mut runner = stops.apply(b, y0)?.build()?;
@@ -229,10 +283,24 @@ pub fn run(args: &FlowArgs) -> Result<()> {
         writeln!(csv, "{}", r.csv_record())?;
     }
     out.write("trajectory.csv", csv.as_bytes())?;
-    nff_core::io::save_state(out.path("state.npz"), &model.problem.data, &network)?;
+    nff_core::io::save_state_model(
+        out.path("state.npz"),
+        &model.problem.data,
+        &network,
+        &model.config.state_model(),
+    )?;
     let problem = &model.problem;
     let objective = problem.objective(&network);
     let risk = problem.risk(&network);
+    let hit = *diverged.lock().unwrap_or_else(|e| e.into_inner());
+    let termination: String = match (report.termination, hit) {
+        (TerminationReason::ObserverStop, Some(_)) => "diverged".into(),
+        _ if !objective.is_finite() => "non-finite".into(),
+        (t, _) => serde_json::to_value(t)?
+            .as_str()
+            .unwrap_or("unknown")
+            .to_string(),
+    };
     let mut summary = ctx.summary_header("flow");
     summary["config"] = serde_json::json!({
         "model": model.config,
@@ -247,7 +315,7 @@ pub fn run(args: &FlowArgs) -> Result<()> {
     summary["final"] = serde_json::json!({
         "t": report.t,
         "steps": report.steps,
-        "termination": report.termination,
+        "termination": termination,
         "objective": objective,
         "risk": risk,
         "dissipation": report.dissipation,
@@ -256,30 +324,63 @@ pub fn run(args: &FlowArgs) -> Result<()> {
     });
     summary["wall_seconds"] = ctx.seconds().into();
     out.write_json("summary.json", &summary)?;
-    let dir = out.commit()?;
     let reached = match report.termination {
         TerminationReason::FinalTime | TerminationReason::Stationary => true,
         TerminationReason::MaxSteps => t_final.is_none() && stationary.is_none(),
         _ => false,
     };
-    if !reached || !objective.is_finite() {
+    if !reached || !objective.is_finite() || hit.is_some() {
+        let dir = out.commit()?;
+        let why = match hit {
+            Some((t, j)) => format!(
+                " (J = {} at t = {} is above twice its initial {}: try a smaller --dt)",
+                fmt_num(j),
+                fmt_num(t),
+                fmt_num(initial_objective)
+            ),
+            None => String::new(),
+        };
         return Err(crate::common::NotConverged(format!(
-            "flow did not reach its stop rule: termination {}, t = {}, J = {}; outputs in {} (exit status 3)",
-            serde_json::to_value(report.termination)?.as_str().unwrap_or("?"),
-            crate::common::fmt_num(report.t),
-            crate::common::fmt_num(objective),
+            "flow did not reach its stop rule: termination {termination}{why}, t = {}, J = {}; outputs in {} (exit status 3)",
+            fmt_num(report.t),
+            fmt_num(objective),
             dir.display()
         ))
         .into());
     }
-    crate::common::say(args.common.quiet, &format!(
-            "flow stopped at t = {:.4} after {} steps ({:?}): J = {objective:.6e}, risk = {risk:.6e}; wrote {}",
-            report.t,
-            report.steps,
-            report.termination,
-            dir.display()
-        ))?;
+    let line = format!(
+        "flow stopped at t = {:.4} after {} steps ({termination}): J = {objective:.6e}, risk = {risk:.6e}; wrote {}",
+        report.t,
+        report.steps,
+        out.target().display()
+    );
+    out.say_and_commit(args.common.quiet, &line)?;
     Ok(())
+}
+
+/// The step limit of an adaptive run given `--time` but no `--max-steps`.
+pub const ADAPTIVE_MAX_STEPS: u64 = 1_000_000;
+
+/// Stops a run whose objective leaves `(−∞, limit]` (checked on the recorded rows) and remembers where.
+struct Divergence {
+    limit: f64,
+    every: u64,
+    hit: std::sync::Arc<std::sync::Mutex<Option<(f64, f64)>>>,
+}
+
+impl Observer for Divergence {
+    fn mode(&self) -> ObserverMode {
+        ObserverMode::Every(self.every)
+    }
+    fn on_step(&mut self, info: &StepInfo<'_>) -> nff_flow::Result<ObserverAction> {
+        if let Some(d) = info.row.and_then(|r| r.diagnostics.as_ref()) {
+            if d.objective.is_nan() || d.objective > self.limit {
+                *self.hit.lock().unwrap_or_else(|e| e.into_inner()) = Some((info.t, d.objective));
+                return Ok(ObserverAction::Stop);
+            }
+        }
+        Ok(ObserverAction::Continue)
+    }
 }
 
 /// Refuse a checkpoint written by another run: every fingerprint key (model, seed, integrator, data …)

@@ -12,7 +12,7 @@
 use crate::common::{check_range, pick, CommonArgs, Ctx};
 use crate::output::OutputDir;
 use crate::plot::{LinePlot, Series};
-use crate::setup::{DataOpts, LoadedData};
+use crate::setup::{DataOpts, Footprint, LoadedData};
 use crate::shards;
 use crate::slurm::{Plan, SlurmArgs};
 use anyhow::{bail, Result};
@@ -147,6 +147,44 @@ pub fn run(args: &SweepArgs) -> Result<()> {
     let LoadedData {
         data, spec: data_s, ..
     } = args.data.load(&cfg, ctx.seed, 8, 3)?;
+    crate::common::check_steps(
+        &format!(
+            "--time {} / --dt {}",
+            crate::common::fmt_num(t_final),
+            crate::common::fmt_num(dt)
+        ),
+        (t_final / dt).ceil(),
+    )?;
+    {
+        // Every worker thread runs one flow at a time, the widest at the reference width M (its state,
+        // the integrator's stages, its features and the stored final features of each sample).
+        let stages = match integrator {
+            IntegratorSpec::Rk4 { .. } => 6.0,
+            IntegratorSpec::Heun { .. } => 3.0,
+            _ => 2.0,
+        };
+        let widest = widths
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0)
+            .max(reference_width);
+        let one = Footprint {
+            params: stages + 6.0,
+            features: 12.0,
+        }
+        .floats(data.n(), data.d(), widest, depth.max(1));
+        crate::common::check_memory(
+            &format!(
+                "--reference-width {reference_width}, --depth {depth} on N = {}, d = {} with {} threads",
+                data.n(),
+                data.d(),
+                ctx.threads
+            ),
+            "one flow per thread: parameters, integrator copies and features",
+            one * (ctx.threads as f64 + 1.0),
+        )?;
+    }
     let config = SweepConfig {
         arch,
         depth,
@@ -155,7 +193,7 @@ pub fn run(args: &SweepArgs) -> Result<()> {
         reg: Regularizer::l2(lambda),
         t_final,
         integrator,
-        widths,
+        widths: widths.clone(),
         seeds: (0..n_seeds).map(|s| ctx.seed + s).collect(),
         reference_width,
         init: SweepInit::default(),
@@ -200,11 +238,8 @@ pub fn run(args: &SweepArgs) -> Result<()> {
         summary["jobs"] = file.report.jobs.len().into();
         out.write_json("summary.json", &summary)?;
     }
-    let dir = out.commit()?;
-    crate::common::say(
-        args.common.quiet,
-        &format!("sweep written to {}", dir.display()),
-    )?;
+    let line = format!("sweep written to {}", out.target().display());
+    out.say_and_commit(args.common.quiet, &line)?;
     Ok(())
 }
 
@@ -287,11 +322,12 @@ fn merge(dirs: &[PathBuf], ctx: &Ctx, out_path: &std::path::Path, quiet: bool) -
         &data,
         serde_json::json!({"merged_from": shards::dir_strings(dirs)}),
     )?;
-    let dir = out.commit()?;
-    crate::common::say(
-        quiet,
-        &format!("merged {} shards into {}", reports.len(), dir.display()),
-    )?;
+    let line = format!(
+        "merged {} shards into {}",
+        reports.len(),
+        out.target().display()
+    );
+    out.say_and_commit(quiet, &line)?;
     Ok(())
 }
 

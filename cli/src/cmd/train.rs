@@ -1,8 +1,8 @@
 //! `nff train`: full-batch scaled gradient descent of a finite-width network (math.md §2),
 //! $\theta \leftarrow \theta + \eta\dot\theta$ with the scaled velocities, $t = \eta\cdot$steps.
-use crate::common::{check_range, pick, CommonArgs, Ctx};
+use crate::common::{check_range, check_steps, fmt_num, pick, CommonArgs, Ctx};
 use crate::output::OutputDir;
-use crate::setup::ModelArgs;
+use crate::setup::{Footprint, ModelArgs};
 use anyhow::{bail, Result};
 use clap::Args;
 use nff_core::network::{StepReport, Workspace};
@@ -53,7 +53,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         "out",
         PathBuf::from("out/train"),
     )?;
-    let model = args.model.build(&cfg, ctx.seed)?;
+    // The network and the N×m workspace of each layer (z, h(z), h'(z), backward features).
+    let footprint = Footprint {
+        params: 2.0,
+        features: 4.0,
+    };
+    let model = args.model.build(&cfg, ctx.seed, footprint)?;
     let eta = check_range(
         "eta",
         pick(args.eta, &cfg, "eta", 0.05)?,
@@ -64,10 +69,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         args.steps.or(crate::common::cfg_get(&cfg, "steps")?),
         args.time.or(crate::common::cfg_get(&cfg, "time")?),
     ) {
-        (Some(s), None) => s,
+        (Some(s), None) => check_steps(&format!("--steps {s}"), s as f64)?,
         (None, Some(t)) => {
             let t = check_range("time", t, 0.0, f64::INFINITY)?;
-            (t / eta - 1e-9).ceil().max(0.0) as u64
+            check_steps(
+                &format!("--time {} / --eta {}", fmt_num(t), fmt_num(eta)),
+                (t / eta - 1e-9).ceil().max(0.0),
+            )?
         }
         (None, None) => 1000,
         (Some(_), Some(_)) => bail!("give either --steps or --time, found both"),
@@ -79,6 +87,11 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         steps.div_ceil(500).max(1),
     )?
     .max(1);
+    crate::common::check_memory(
+        &format!("--record-every {record_every} over {steps} steps"),
+        "the trajectory rows",
+        7.0 * (steps / record_every + 2) as f64,
+    )?;
     let out = OutputDir::create(&out_path)?;
 
     let problem = &model.problem;
@@ -100,14 +113,32 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             residual_norm: ws.r.iter().map(|r| r * r).sum::<f64>().sqrt(),
         });
     };
+    // GD with a small enough step only decreases J: a run whose objective turns non-finite or rises above
+    // twice its initial value has diverged. It stops there, writes its outputs with that termination, and
+    // exits 3 (docs/cli.md).
+    let mut stopped: Option<(&str, u64, f64)> = None;
+    let mut limit = f64::INFINITY;
+    let mut steps_done = steps;
     for step in 0..steps {
         let rep = problem.gd_step_fused(&mut net, eta, &mut ws, ctx.par);
         let j = rep.objective;
-        if !j.is_finite() {
-            bail!("training diverged at step {step}: objective is {j} (try a smaller --eta than {eta})");
+        if step == 0 {
+            limit = 2.0 * j.abs() + 1e-12;
         }
-        if step % record_every == 0 {
+        let diverged = if j.is_nan() || j.is_infinite() {
+            Some("non-finite")
+        } else if j > limit {
+            Some("diverged")
+        } else {
+            None
+        };
+        if step % record_every == 0 || diverged.is_some() {
             record(step, rep, &ws, &mut rows);
+        }
+        if let Some(why) = diverged {
+            stopped = Some((why, step, j));
+            steps_done = step + 1;
+            break;
         }
         if step % 64 == 0 {
             bar.set_position(step);
@@ -116,9 +147,11 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     }
     // Final state: one more evaluation (no step) so the last row describes the returned network.
     let rep = problem.step_report(&net, &mut ws, ctx.par);
-    record(steps, rep, &ws, &mut rows);
+    record(steps_done, rep, &ws, &mut rows);
     bar.finish_and_clear();
-    net.ensure_finite()?;
+    if stopped.is_none() {
+        net.ensure_finite()?;
+    }
 
     let mut csv = String::from("step,t,objective,risk,dissipation,residual_norm\n");
     for r in &rows {
@@ -129,7 +162,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         )?;
     }
     out.write("trajectory.csv", csv.as_bytes())?;
-    nff_core::io::save_state(out.path("state.npz"), &problem.data, &net)?;
+    nff_core::io::save_state_model(
+        out.path("state.npz"),
+        &problem.data,
+        &net,
+        &model.config.state_model(),
+    )?;
     let last = rows.last().copied().expect("at least the final row");
     let mut summary = ctx.summary_header("train");
     summary["config"] = serde_json::json!({
@@ -140,21 +178,31 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         "record_every": record_every,
     });
     summary["final"] = serde_json::to_value(last)?;
+    summary["termination"] = stopped.map_or("final-time", |s| s.0).into();
+    summary["steps_done"] = steps_done.into();
     summary["initial"] = serde_json::to_value(rows[0])?;
     summary["wall_seconds"] = ctx.seconds().into();
     out.write_json("summary.json", &summary)?;
-    let dir = out.commit()?;
-    crate::common::say(
-        args.common.quiet,
-        &format!(
-            "trained {} (m = {}, L = {}) for {steps} steps: J = {:.6e}, risk = {:.6e}; wrote {}",
-            shape.arch,
-            shape.m,
-            shape.depth,
-            last.objective,
-            last.risk,
+    if let Some((why, step, j)) = stopped {
+        let dir = out.commit()?;
+        return Err(crate::common::NotConverged(format!(
+            "training did not reach its stop rule: stopped at step {step} of {steps}, termination {why} (J = {}, initial J = {}, the bound twice that; try a smaller --eta than {}); outputs in {} (exit status 3)",
+            fmt_num(j),
+            fmt_num(rows[0].objective),
+            fmt_num(eta),
             dir.display()
-        ),
-    )?;
+        ))
+        .into());
+    }
+    let line = format!(
+        "trained {} (m = {}, L = {}) for {steps} steps: J = {:.6e}, risk = {:.6e}; wrote {}",
+        shape.arch,
+        shape.m,
+        shape.depth,
+        last.objective,
+        last.risk,
+        out.target().display()
+    );
+    out.say_and_commit(args.common.quiet, &line)?;
     Ok(())
 }

@@ -97,10 +97,13 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
     let claims = registry();
     if args.list {
         for c in &claims {
-            println!(
-                "{:>4}  {}\n      rule: {}",
-                c.info.id, c.info.title, c.info.rule
-            );
+            crate::common::say(
+                false,
+                &format!(
+                    "{:>4}  {}\n      rule: {}",
+                    c.info.id, c.info.title, c.info.rule
+                ),
+            )?;
         }
         return Ok(());
     }
@@ -213,7 +216,7 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
         }
         if !args.common.quiet {
             bar.suspend(|| {
-                eprintln!(
+                crate::common::say_err(&format!(
                     "{:>4} {:<4} {:<48} seeds {:>2}/{:<2} value {:>11.4e}  threshold {:>10.3e}  ({:.1} s)",
                     result.id,
                     if result.passed { "pass" } else { "FAIL" },
@@ -223,7 +226,7 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
                     result.value,
                     result.threshold,
                     seconds
-                )
+                ))
             });
         }
         results.push(result);
@@ -362,7 +365,7 @@ fn finish(
         .collect();
     let failed = failed_ids.len();
     if !args.common.quiet || failed > 0 {
-        eprintln!(
+        crate::common::say_err(&format!(
             "{prefix}{} of {} claims passed{}; report in {}",
             results.len() - failed,
             results.len(),
@@ -372,7 +375,7 @@ fn finish(
                 String::new()
             },
             dir.join(file).display()
-        );
+        ));
     }
     if failed > 0 && args.strict {
         bail!(
