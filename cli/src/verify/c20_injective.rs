@@ -243,14 +243,14 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
     let min_over_time = |r: &Trained, f: fn(&Probe) -> f64| -> f64 {
         r.probes.iter().map(f).fold(f64::INFINITY, f64::min)
     };
-    // Per width: the geometric mean over seeds.
-    let per_width = |f: &dyn Fn(&Trained) -> f64| -> Vec<f64> {
+    // Per width: the geometric mean over seeds of `f` of a set of runs (the ResNet's or the control's).
+    let per_width_of = |set: &[Trained], f: &dyn Fn(&Trained) -> f64| -> Vec<f64> {
         widths
             .iter()
             .map(|&m| {
                 let v: Vec<f64> = jobs
                     .iter()
-                    .zip(&runs)
+                    .zip(set)
                     .filter(|(j, _)| j.0 == m)
                     .map(|(_, r)| f(r).ln())
                     .collect();
@@ -258,21 +258,10 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
             })
             .collect()
     };
+    let per_width = |f: &dyn Fn(&Trained) -> f64| per_width_of(&runs, f);
     let mu_min = per_width(&|r| min_over_time(r, |p| p.3));
     let nu_min = per_width(&|r| min_over_time(r, |p| p.4));
-    // The control's ν per width (geometric mean over the same seeds).
-    let nu_control: Vec<f64> = widths
-        .iter()
-        .map(|&m| {
-            let v: Vec<f64> = jobs
-                .iter()
-                .zip(&control)
-                .filter(|(j, _)| j.0 == m)
-                .map(|(_, r)| min_over_time(r, |p| p.4).ln())
-                .collect();
-            (v.iter().sum::<f64>() / v.len() as f64).exp()
-        })
-        .collect();
+    let nu_control = per_width_of(&control, &|r| min_over_time(r, |p| p.4));
     let lam_min = per_width(&|r| min_over_time(r, |p| p.1));
     let ratio_min = per_width(&|r| min_over_time(r, |p| p.2));
     let risks = per_width(&|r| r.risk);

@@ -176,18 +176,23 @@ impl DeepCase {
     /// the same factor, so both consistency constraints, the total mass and the function are unchanged.
     fn moved(&self, pt: &DeepPoint, l: usize, r: usize, k: usize, eps: f64) -> DeepPoint {
         let pi = &self.prog.candidates().pi;
-        let n0 = self.prog.sizes()[0];
         let mut p = pt.clone();
         for (j, de) in [(k, eps), (r, -eps)] {
-            let factor = 1.0 + de / (pi[l][j] * pt.rho[l][j]);
-            p.rho[l][j] *= factor;
-            if l == 1 {
-                for i in 0..n0 {
-                    p.u[0][i + j * n0] *= factor;
-                }
-            }
+            self.scale(&mut p, l, j, 1.0 + de / (pi[l][j] * pt.rho[l][j]));
         }
         p
+    }
+
+    /// Scale point `j` of layer `l`: its ρ and its incoming ũ (top layer: the column ũ₂(·,j); layer 1 has
+    /// no incoming ũ) by `factor`, which leaves the function unchanged.
+    fn scale(&self, p: &mut DeepPoint, l: usize, j: usize, factor: f64) {
+        p.rho[l][j] *= factor;
+        if l == 1 {
+            let n0 = self.prog.sizes()[0];
+            for x in &mut p.u[0][j * n0..(j + 1) * n0] {
+                *x *= factor;
+            }
+        }
     }
 }
 
@@ -289,11 +294,12 @@ fn deep(ctx: &ClaimCtx, lambda_a: f64, label: &str) -> Result<DeepUsage> {
         }
         // The naive repopulation step ρ ∝ ρ·(S_out/ρ) on the support, at fixed function: a feasible point
         // that is not optimal, where the formula for Φ is checked against finite differences.
+        let s_out = case.s_out1(pt);
         let usage: Vec<f64> = supp
             .iter()
             .map(|&j| {
                 if l == 0 {
-                    case.s_out1(pt)[j] / rho[j]
+                    s_out[j] / rho[j]
                 } else {
                     pt.v[j].abs() / rho[j]
                 }
@@ -307,21 +313,8 @@ fn deep(ctx: &ClaimCtx, lambda_a: f64, label: &str) -> Result<DeepUsage> {
         let mut p_full = pt.clone();
         for (&j, &u) in supp.iter().zip(&usage) {
             let full = u * total / raw;
-            p_full.rho[l][j] = rho[j] * full;
-            if l == 1 {
-                let n0 = case.prog.sizes()[0];
-                for i in 0..n0 {
-                    p_full.u[0][i + j * n0] *= full;
-                }
-            }
-            let factor = 1.0 + 0.5 * (full - 1.0);
-            p2.rho[l][j] = rho[j] * factor;
-            if l == 1 {
-                let n0 = case.prog.sizes()[0];
-                for i in 0..n0 {
-                    p2.u[0][i + j * n0] *= factor;
-                }
-            }
+            case.scale(&mut p_full, l, j, full);
+            case.scale(&mut p2, l, j, 1.0 + 0.5 * (full - 1.0));
         }
         let repop = case.prog.objective(&p_full)?;
         let (_, phi2) = case.usages(&p2, l, &supp)?;

@@ -82,8 +82,7 @@ pub struct ClaimCtx {
 }
 
 /// How a claim's verdict is reached over its seed pairs (math.md §6.1).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "lowercase", tag = "kind")]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Kind {
     /// An identity, a convexity statement or a bijection: it must hold on every seed pair.
     Exact,
@@ -93,6 +92,16 @@ pub enum Kind {
         /// The pass rate the claim needs.
         rate: f64,
     },
+}
+
+impl Kind {
+    /// `exact` or `statistical`, as `claims.json` writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Exact => "exact",
+            Self::Statistical { .. } => "statistical",
+        }
+    }
 }
 
 /// The pass rate every statistical claim needs (fixed before the multi-seed verdicts were first measured,

@@ -6,7 +6,7 @@
 //! base seed pair and, for a failure, what it means (from the docs page). Links are relative to the
 //! repository root through `repo` (e.g. `../../` for the default `out/verify`).
 use super::sources::source;
-use super::{ClaimResult, SeedVerdict};
+use super::{ClaimResult, Kind, SeedVerdict};
 use std::fmt::Write as _;
 
 /// A number for the report: `0` for zero, 4 decimals in [1e-3, 1e4), short scientific otherwise; `—`
@@ -34,7 +34,7 @@ fn word(v: SeedVerdict) -> &'static str {
 /// "statistical claim: needs a pass rate ≥ 0.8 of the applicable seed pairs; 4 of 5 passed (rate 0.80,
 /// 95% interval [0.38, 0.96])".
 pub fn verdict_line(r: &ClaimResult) -> String {
-    let need = if r.kind == "exact" {
+    let need = if r.kind == Kind::Exact.name() {
         "exact claim: must pass on every applicable seed pair".to_string()
     } else {
         format!(
@@ -60,6 +60,22 @@ pub fn verdict_line(r: &ClaimResult) -> String {
             String::new()
         }
     )
+}
+
+/// The summary table's "needs" cell: `all` for an exact claim, `≥ rate` for a statistical one.
+fn needs(r: &ClaimResult) -> String {
+    if r.kind == Kind::Exact.name() {
+        "all".to_string()
+    } else {
+        format!("≥ {}", r.required_rate)
+    }
+}
+
+/// The base seed pair's own supporting numbers (`r.detail` repeats the verdict line before them).
+fn base_detail(r: &ClaimResult) -> &str {
+    r.seeds
+        .first()
+        .map_or(r.detail.as_str(), |p| p.detail.as_str())
 }
 
 fn source_md(r: &ClaimResult, repo: &str) -> String {
@@ -97,11 +113,7 @@ pub fn markdown(results: &[ClaimResult], header: &str, repo: &str) -> String {
             r.title,
             r.seeds_passed,
             r.seeds_applicable,
-            if r.kind == "exact" {
-                "all".to_string()
-            } else {
-                format!("≥ {}", r.required_rate)
-            },
+            needs(r),
             if r.passed { "pass" } else { "**FAIL**" },
         );
     }
@@ -122,7 +134,7 @@ pub fn markdown(results: &[ClaimResult], header: &str, repo: &str) -> String {
             verdict_line(r),
             fmt_num(r.value),
             fmt_num(r.threshold),
-            r.detail
+            base_detail(r)
         );
         if !r.passed {
             if let Some(m) = source(&r.id).and_then(|x| x.failure_meaning()) {
@@ -201,11 +213,7 @@ pub fn html(
             esc(&src),
             r.seeds_passed,
             r.seeds_applicable,
-            if r.kind == "exact" {
-                "all".to_string()
-            } else {
-                format!("≥ {}", r.required_rate)
-            },
+            needs(r),
         );
     }
     s.push_str("</table>");
@@ -238,7 +246,7 @@ pub fn html(
             esc(&verdict_line(r)),
             fmt_num(r.value),
             fmt_num(r.threshold),
-            esc(&r.detail)
+            esc(base_detail(r))
         );
         if !r.passed {
             if let Some(m) = source(&r.id).and_then(|x| x.failure_meaning()) {

@@ -199,13 +199,10 @@ pub fn run_claim(claim: &Claim, cfg: &VerifyConfig) -> (ClaimResult, Option<(Str
     let na = seeds.len() - n_app;
     let first = &seeds[0];
     let detail = format!(
-        "{n_pass}/{n_app} seed pairs pass (95% interval [{:.2}, {:.2}]; {} needs {}){}{}; seed pair ({}, {}): {}",
+        "{n_pass}/{n_app} seed pairs pass (95% interval [{:.2}, {:.2}]; {} claim needs {}){}{}; seed pair ({}, {}): {}",
         interval[0],
         interval[1],
-        match kind {
-            Kind::Exact => "exact claim",
-            Kind::Statistical { .. } => "statistical claim",
-        },
+        kind.name(),
         match kind {
             Kind::Exact => "every pair".to_string(),
             Kind::Statistical { rate } => format!("rate ≥ {rate}"),
@@ -228,10 +225,7 @@ pub fn run_claim(claim: &Claim, cfg: &VerifyConfig) -> (ClaimResult, Option<(Str
         id: info.id.into(),
         title: info.title.into(),
         passed,
-        kind: match kind {
-            Kind::Exact => "exact".into(),
-            Kind::Statistical { .. } => "statistical".into(),
-        },
+        kind: kind.name().into(),
         required_rate: rate,
         seeds_passed: n_pass,
         seeds_applicable: n_app,
