@@ -3,6 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod support;
+use support::entries;
+
 fn nff(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_nff"))
         .args(args)
@@ -24,16 +27,6 @@ fn bytes(dir: &Path, file: &str) -> Vec<u8> {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
-}
-
-/// Only the expected entries exist in `dir` (no partial directories left behind).
-fn entries(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-        .collect();
-    v.sort();
-    v
 }
 
 #[test]

@@ -13,6 +13,9 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+mod support;
+use support::entries;
+
 const NFF: &str = env!("CARGO_BIN_EXE_nff");
 
 /// How long one row may run.
@@ -207,15 +210,6 @@ fn flip_in_first_array(npz: &[u8]) -> Vec<u8> {
     let mut b = npz.to_vec();
     b[at + 10 + header_len + 3] ^= 0x10;
     b
-}
-
-fn entries(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-        .collect();
-    v.sort();
-    v
 }
 
 /// Run one row; returns a description of what went wrong, if anything.

@@ -6,16 +6,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const NFF: &str = env!("CARGO_BIN_EXE_nff");
+mod support;
+use support::entries;
 
-fn entries(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-        .collect();
-    v.sort();
-    v
-}
+const NFF: &str = env!("CARGO_BIN_EXE_nff");
 
 fn spawn(dir: &Path, args: &[&str]) -> Child {
     Command::new(NFF)
