@@ -11,9 +11,23 @@ use support::entries;
 
 const NFF: &str = env!("CARGO_BIN_EXE_nff");
 
+/// Start `nff` with the default disposition of the three signals. A shell without job control starts
+/// background commands with SIGINT ignored (`cargo test … &` in a script), and the child inherits that
+/// until nff installs its handlers — a signal in that window would be ignored and the test would measure
+/// how it was launched, not nff.
 fn spawn(dir: &Path, args: &[&str]) -> Child {
-    Command::new(NFF)
-        .args(args)
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(NFF);
+    // SAFETY: between fork and exec only `signal`, which is async-signal-safe, is called.
+    unsafe {
+        cmd.pre_exec(|| {
+            for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+            Ok(())
+        });
+    }
+    cmd.args(args)
         .args(["--quiet", "--threads", "1"])
         .current_dir(dir)
         .stdout(Stdio::null())
@@ -22,18 +36,25 @@ fn spawn(dir: &Path, args: &[&str]) -> Child {
         .unwrap()
 }
 
-fn wait(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+/// The exit status, or `None` (after killing it) if the child did not exit within `limit`.
+fn try_wait_for(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
     let start = Instant::now();
     loop {
         if let Some(s) = child.try_wait().unwrap() {
-            return s;
+            return Some(s);
         }
         if start.elapsed() > limit {
             child.kill().ok();
-            panic!("nff did not exit within {limit:?} of the signal");
+            child.wait().ok();
+            return None;
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+fn wait(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    try_wait_for(child, limit)
+        .unwrap_or_else(|| panic!("nff did not exit within {limit:?} of the signal"))
 }
 
 /// Long jobs: each runs for minutes unless stopped (tiny models, many steps or repeats), and `data`
@@ -102,7 +123,15 @@ fn signals_leave_nothing_behind_and_exit_128_plus_signo() {
             let mut child = spawn(dir.path(), job);
             std::thread::sleep(Duration::from_secs_f64(delay));
             unsafe { libc::kill(child.id() as libc::pid_t, sig) };
-            let status = wait(&mut child, Duration::from_secs(20));
+            let Some(status) = try_wait_for(&mut child, Duration::from_secs(20)) else {
+                let mut err = String::new();
+                std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).ok();
+                failures.push(format!(
+                    "{} after {delay} s with signal {sig}: did not exit within 20 s, stderr {err:?}",
+                    job.join(" ")
+                ));
+                continue;
+            };
             use std::os::unix::process::ExitStatusExt;
             let ok_status = status.code() == Some(128 + sig) || status.signal() == Some(sig);
             let left: Vec<String> = entries(dir.path())
