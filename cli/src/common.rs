@@ -20,7 +20,7 @@ pub struct CommonArgs {
     /// Random seed: the same seed gives the same results, whatever the thread count.
     #[arg(long, global = false)]
     pub seed: Option<u64>,
-    /// Worker threads (default: all cores). Results do not depend on it.
+    /// Worker threads. Results do not depend on it.
     #[arg(long)]
     pub threads: Option<usize>,
     /// Output directory (written whole at the end, or not at all).
@@ -53,7 +53,7 @@ impl Ctx {
     pub fn new(common: &CommonArgs, cfg: &toml::Table) -> Result<Self> {
         let seed = match common.seed {
             Some(s) => s,
-            None => cfg_get::<u64>(cfg, "seed")?.unwrap_or(0),
+            None => cfg_get::<u64>(cfg, "seed")?.unwrap_or(crate::defaults::SEED),
         };
         let threads = match common.threads {
             Some(t) => t,
@@ -103,6 +103,10 @@ impl Ctx {
             .progress_chars("=> "),
         );
         pb.set_message(what.to_string());
+        // A ticker thread redraws the bar twice a second, so its clock keeps running while one long
+        // step (a claim of `verify`, a solve) holds the main thread. Only on a terminal: a hidden bar
+        // (quiet, or stderr not a terminal) returned above starts no thread and writes nothing.
+        pb.enable_steady_tick(std::time::Duration::from_millis(500));
         pb
     }
 

@@ -45,15 +45,24 @@ pub mod exit {
     pub const INTERNAL: i32 = 70;
 }
 
-/// The parser, with negative numbers accepted as option values (`--eta -0.1` reaches the range check).
+/// The parser, with negative numbers accepted as option values (`--eta -0.1` reaches the range check)
+/// and every option's default shown in `--help` (`[default: …]`, from the constants the commands use:
+/// `nff_cli::defaults`).
 fn command() -> clap::Command {
     use clap::CommandFactory;
     Cli::command().mut_subcommands(|s| {
+        let name = s.get_name().to_string();
         s.mut_args(|a| {
-            if a.get_action().takes_values() {
-                a.allow_negative_numbers(true)
-            } else {
-                a
+            if !a.get_action().takes_values() {
+                return a;
+            }
+            let a = a.allow_negative_numbers(true);
+            match (a.get_long(), a.get_help()) {
+                (Some(long), Some(help)) => {
+                    let text = nff_cli::defaults::annotate(&name, long, &help.to_string());
+                    a.help(text)
+                }
+                _ => a,
             }
         })
     })

@@ -6,26 +6,34 @@ use anyhow::{anyhow, Result};
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
-/// Palette of series colors (matplotlib's tab10: ten colors that stay distinguishable, also in grey).
-const COLORS: [RGBColor; 10] = [
+/// Palette of data-series colors: matplotlib's tab10 without its grey (grey is for reference lines), in
+/// an order whose neighbours differ in hue *and* lightness (blue, orange, green, red, purple, brown, pink,
+/// olive, cyan). Series `i` also gets marker `i % 4`, so two series never share colour and marker before
+/// the 36th.
+const COLORS: [RGBColor; 9] = [
     RGBColor(31, 119, 180),
-    RGBColor(214, 39, 40),
-    RGBColor(44, 160, 44),
     RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
     RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
     RGBColor(188, 189, 34),
     RGBColor(23, 190, 207),
 ];
 
-/// Reference lines: dark grey, dashed.
-const REF_COLOR: RGBColor = RGBColor(70, 70, 70);
+/// Reference lines (thresholds, fits, predicted slopes): dark grey, thin, dashed, drawn *under* the data.
+const REF_COLOR: RGBColor = RGBColor(90, 90, 90);
 
-/// Chart size in pixels (the legend goes below it, outside the plotting area).
-const CHART_W: u32 = 760;
+/// Dash patterns (dash, gap) of reference lines, cycled over a figure's reference lines so that two of them
+/// are told apart in the legend.
+const REF_DASHES: [(u32, u32); 3] = [(7, 4), (2, 3), (14, 4)];
+
+/// Chart size in pixels (the legend goes below it, outside the plotting area). Every figure is this wide
+/// (multi-panel figures stack their panels, [`stacked`]), which fits the report's column.
+pub const CHART_W: u32 = 760;
 const CHART_H: u32 = 440;
+const _: () = assert!(CHART_W <= crate::verify::report::COLUMN_PX);
 /// Tick positions of a log10 axis on `[lo, hi]`: labelled ("bold") points — every decade, plus 2 and 5 times
 /// it when the range spans at most 3 decades, plus all of 1..9 times it when it spans less than one — and
 /// light grid lines at 1..9 times every decade (plotters' own choice leaves whole decades unlabelled).
@@ -74,8 +82,8 @@ const MARKERS: [Marker; 4] = [
     Marker::Cross,
 ];
 
-/// Line dash patterns (length of dash, gap) in pixels; series `i` gets pattern `(i / 10) % 3` (solid for
-/// the first ten).
+/// Line dash patterns (length of dash, gap) in pixels of data series: a series' *variant* (by default
+/// `i / 9`, solid for the first nine) picks one, together with its marker.
 const DASHES: [Option<(u32, u32)>; 3] = [None, Some((8, 5)), Some((2, 4))];
 
 /// A compact tick label: at most 3 significant digits, scientific notation outside $[10^{-3}, 10^4)$, no
@@ -145,32 +153,52 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
     /// Drawing style.
     pub style: Style,
+    /// A reference (a fit, a predicted slope, a bound): thin, grey, dashed, drawn under the data and not
+    /// counted in the data series' colours.
+    pub reference: bool,
+    /// Palette index of the colour (default: the series' index among the data series).
+    pub color: Option<usize>,
+    /// Variant: picks the marker (`variant % 4`) and the dash pattern (`variant % 3`) — default: marker
+    /// by the series' index, solid. Series of a grid (method × case) take colour by one factor and
+    /// variant by the other.
+    pub variant: Option<usize>,
 }
 
 impl Series {
-    /// A polyline.
-    pub fn line(label: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+    fn new(label: impl Into<String>, points: Vec<(f64, f64)>, style: Style) -> Self {
         Self {
             label: label.into(),
             points,
-            style: Style::Line,
+            style,
+            reference: false,
+            color: None,
+            variant: None,
         }
+    }
+    /// A polyline.
+    pub fn line(label: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        Self::new(label, points, Style::Line)
     }
     /// Markers.
     pub fn points(label: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
-        Self {
-            label: label.into(),
-            points,
-            style: Style::Points,
-        }
+        Self::new(label, points, Style::Points)
     }
     /// Polyline with markers.
     pub fn line_points(label: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        Self::new(label, points, Style::LinePoints)
+    }
+    /// A reference line (fit, predicted slope): thin, grey, dashed, under the data.
+    pub fn reference(label: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
         Self {
-            label: label.into(),
-            points,
-            style: Style::LinePoints,
+            reference: true,
+            ..Self::new(label, points, Style::Line)
         }
+    }
+    /// This series in palette colour `color` and variant `variant` (marker and dash pattern).
+    pub fn styled(mut self, color: usize, variant: usize) -> Self {
+        self.color = Some(color);
+        self.variant = Some(variant);
+        self
     }
 }
 
@@ -264,27 +292,51 @@ fn log_axis(
 impl LinePlot {
     /// The legend entries, in drawing order: the series, then the reference lines.
     fn legend(&self) -> Vec<LegendItem> {
+        let (mut data_i, mut ref_i) = (0usize, 0usize);
         let mut items: Vec<LegendItem> = self
             .series
             .iter()
-            .enumerate()
-            .map(|(i, s)| LegendItem {
-                label: s.label.clone(),
-                color: COLORS[i % COLORS.len()],
-                line: matches!(s.style, Style::Line | Style::LinePoints),
-                marker: matches!(s.style, Style::Points | Style::LinePoints)
-                    .then_some(MARKERS[i % MARKERS.len()]),
-                dash: DASHES[(i / COLORS.len()) % DASHES.len()],
-                width: 2,
+            .map(|s| {
+                if s.reference {
+                    ref_i += 1;
+                    return LegendItem {
+                        label: s.label.clone(),
+                        color: REF_COLOR,
+                        line: true,
+                        marker: None,
+                        dash: Some(REF_DASHES[(ref_i - 1) % REF_DASHES.len()]),
+                        width: 1,
+                    };
+                }
+                let i = data_i;
+                data_i += 1;
+                let (marker, dash) = match s.variant {
+                    Some(v) => (MARKERS[v % MARKERS.len()], DASHES[v % DASHES.len()]),
+                    None => (
+                        MARKERS[i % MARKERS.len()],
+                        DASHES[(i / COLORS.len()) % DASHES.len()],
+                    ),
+                };
+                LegendItem {
+                    label: s.label.clone(),
+                    color: COLORS[s.color.unwrap_or(i) % COLORS.len()],
+                    line: matches!(s.style, Style::Line | Style::LinePoints),
+                    marker: matches!(s.style, Style::Points | Style::LinePoints).then_some(marker),
+                    dash,
+                    width: 2,
+                }
             })
             .collect();
-        items.extend(self.hlines.iter().map(|(label, _)| LegendItem {
-            label: label.clone(),
-            color: REF_COLOR,
-            line: true,
-            marker: None,
-            dash: Some((6, 4)),
-            width: 1,
+        items.extend(self.hlines.iter().map(|(label, _)| {
+            ref_i += 1;
+            LegendItem {
+                label: label.clone(),
+                color: REF_COLOR,
+                line: true,
+                marker: None,
+                dash: Some(REF_DASHES[(ref_i - 1) % REF_DASHES.len()]),
+                width: 1,
+            }
         }));
         items
     }
@@ -338,21 +390,45 @@ impl LinePlot {
                         .light_line_style(RGBColor(242, 242, 242))
                         .draw()
                         .map_err(plot_err)?;
-                    for (s, it) in self.series.iter().zip(&items) {
-                        let c = it.color;
-                        let pts: Vec<(f64, f64)> = s
-                            .points
-                            .iter()
-                            .copied()
-                            .filter(|p| {
-                                p.0.is_finite()
-                                    && p.1.is_finite()
-                                    && (!self.log_x || p.0 > 0.0)
-                                    && (!self.log_y || p.1 > 0.0)
-                            })
-                            .collect();
+                    let keep = |p: &(f64, f64)| {
+                        p.0.is_finite()
+                            && p.1.is_finite()
+                            && (!self.log_x || p.0 > 0.0)
+                            && (!self.log_y || p.1 > 0.0)
+                    };
+                    // Reference lines first, so the data are drawn over them; then each data series,
+                    // its line and then its markers, in order (a later series lies on top: the means
+                    // over the cloud of samples they average).
+                    let ref_lines = self
+                        .series
+                        .iter()
+                        .zip(&items)
+                        .filter(|(s, _)| s.reference)
+                        .map(|(s, it)| (s.points.iter().copied().filter(keep).collect::<Vec<_>>(), it))
+                        .chain(self.hlines.iter().zip(&items[self.series.len()..]).map(
+                            |((_, y), it)| (vec![(x0, *y), (x1, *y)], it),
+                        ));
+                    for (pts, it) in ref_lines {
+                        let (d, g) = it.dash.unwrap_or((6, 4));
+                        chart
+                            .draw_series(DashedLineSeries::new(
+                                pts,
+                                d,
+                                g,
+                                it.color.stroke_width(it.width),
+                            ))
+                            .map_err(plot_err)?;
+                    }
+                    let data: Vec<(Vec<(f64, f64)>, &LegendItem)> = self
+                        .series
+                        .iter()
+                        .zip(&items)
+                        .filter(|(s, _)| !s.reference)
+                        .map(|(s, it)| (s.points.iter().copied().filter(keep).collect(), it))
+                        .collect();
+                    for (pts, it) in &data {
                         if it.line {
-                            let style = c.stroke_width(it.width);
+                            let style = it.color.stroke_width(it.width);
                             match it.dash {
                                 None => chart
                                     .draw_series(LineSeries::new(pts.clone(), style))
@@ -363,6 +439,7 @@ impl LinePlot {
                             }
                             .map_err(plot_err)?;
                         }
+                        let c = it.color;
                         if let Some(marker) = it.marker {
                             match marker {
                                 Marker::Circle => chart
@@ -387,17 +464,6 @@ impl LinePlot {
                             }
                             .map_err(plot_err)?;
                         }
-                    }
-                    for (label, y) in &self.hlines {
-                        let _ = label;
-                        chart
-                            .draw_series(DashedLineSeries::new(
-                                vec![(x0, *y), (x1, *y)],
-                                6,
-                                4,
-                                REF_COLOR.stroke_width(1),
-                            ))
-                            .map_err(plot_err)?;
                     }
                 }};
             }
@@ -460,35 +526,44 @@ impl LinePlot {
     }
 }
 
-/// Two SVG figures in one SVG document, the first above the second: the width stays that of one figure
-/// (≤ the report's column), the height is the sum.
+/// Two SVG figures in one SVG document, the first above the second ([`stack`]).
 pub fn stacked(top: &str, bottom: &str) -> String {
-    let size = |s: &str, key: &str| -> u32 {
-        let head = s.find("<svg").map(|i| &s[i..]).unwrap_or(s);
-        let head = &head[..head.find('>').unwrap_or(head.len())];
-        head.find(&format!("{key}=\""))
-            .and_then(|i| {
-                let rest = &head[i + key.len() + 2..];
-                rest[..rest.find('"')?].parse().ok()
-            })
-            .unwrap_or(if key == "width" { CHART_W } else { CHART_H })
+    stack(&[top, bottom])
+}
+
+/// The width and height attributes of an SVG document's root element.
+pub fn svg_size(s: &str) -> Option<(u32, u32)> {
+    let head = s.find("<svg").map(|i| &s[i..])?;
+    let head = &head[..head.find('>')?];
+    let attr = |key: &str| -> Option<u32> {
+        let i = head.find(&format!(" {key}=\""))?;
+        let rest = &head[i + key.len() + 3..];
+        rest[..rest.find('"')?].parse().ok()
     };
-    let (wt, ht, wb, hb) = (
-        size(top, "width"),
-        size(top, "height"),
-        size(bottom, "width"),
-        size(bottom, "height"),
+    Some((attr("width")?, attr("height")?))
+}
+
+/// SVG figures (panels) in one SVG document, one above the other: the width stays that of the widest
+/// panel (each is [`CHART_W`], ≤ the report's column), the height is the sum.
+pub fn stack(panels: &[&str]) -> String {
+    let sizes: Vec<(u32, u32)> = panels
+        .iter()
+        .map(|p| svg_size(p).unwrap_or((CHART_W, CHART_H)))
+        .collect();
+    let w = sizes.iter().map(|s| s.0).max().unwrap_or(CHART_W);
+    let h: u32 = sizes.iter().map(|s| s.1).sum();
+    let mut out = format!(
+        "<svg width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" xmlns=\"http://www.w3.org/2000/svg\">\n"
     );
-    let (w, h) = (wt.max(wb), ht + hb);
-    let body = |s: &str, y: u32| -> String {
-        let s = s.find("<svg").map(|i| &s[i..]).unwrap_or(s);
-        s.replacen("<svg", &format!("<svg x=\"0\" y=\"{y}\""), 1)
-    };
-    format!(
-        "<svg width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" xmlns=\"http://www.w3.org/2000/svg\">\n{}\n{}\n</svg>\n",
-        body(top, 0),
-        body(bottom, ht)
-    )
+    let mut y = 0;
+    for (p, (_, ph)) in panels.iter().zip(&sizes) {
+        let body = p.find("<svg").map(|i| &p[i..]).unwrap_or(p);
+        out.push_str(&body.replacen("<svg", &format!("<svg x=\"0\" y=\"{y}\""), 1));
+        out.push('\n');
+        y += ph;
+    }
+    out.push_str("</svg>\n");
+    out
 }
 
 /// A histogram of values, drawn as bars over `bins` equal-width bins.
@@ -538,7 +613,7 @@ impl Histogram {
                 .iter()
                 .flat_map(|s| s.points.iter().map(|p| p.1))
                 .fold(1.0, f64::max);
-            series.push(Series::line(label.clone(), vec![(*x, 0.0), (*x, top)]));
+            series.push(Series::reference(label.clone(), vec![(*x, 0.0), (*x, top)]));
         }
         LinePlot {
             title: self.title.clone(),

@@ -83,17 +83,13 @@ impl DataOpts {
         Ok(self.data.clone().or(crate::common::cfg_get(cfg, "data")?))
     }
 
-    /// Load the data (default `builtin:sine` with `n`, `d` defaults given by the command).
-    pub fn load(
-        &self,
-        cfg: &toml::Table,
-        seed: u64,
-        default_n: usize,
-        default_d: usize,
-    ) -> Result<LoadedData> {
+    /// Load the data (default [`crate::defaults::DATA`] with N = [`crate::defaults::N`], d =
+    /// [`crate::defaults::D`], the same for every command).
+    pub fn load(&self, cfg: &toml::Table, seed: u64) -> Result<LoadedData> {
+        use crate::defaults::{D as default_d, N as default_n};
         let spec_s = self
             .spec_flag(cfg)?
-            .unwrap_or_else(|| "builtin:sine".into());
+            .unwrap_or_else(|| crate::defaults::DATA.into());
         let spec: DataSpec = parse(&spec_s)?;
         let n: usize = pick(self.n, cfg, "n", default_n)?;
         let d: usize = pick(self.d, cfg, "d", default_d)?;
@@ -196,7 +192,7 @@ fn parse<T: std::str::FromStr<Err = nff_core::CoreError>>(s: &str) -> Result<T> 
 impl ModelArgs {
     /// Resolve against the config table and build the problem and the initial network.
     pub fn build(&self, cfg: &toml::Table, seed: u64, footprint: Footprint) -> Result<Model> {
-        let init_s: String = pick(self.init.clone(), cfg, "init", "iid".into())?;
+        let init_s: String = pick(self.init.clone(), cfg, "init", crate::defaults::INIT.into())?;
         if init_s.to_ascii_lowercase().ends_with(".npz") {
             return self.build_from_state(cfg, &init_s, footprint);
         }
@@ -204,19 +200,33 @@ impl ModelArgs {
             self.activation.clone(),
             cfg,
             "activation",
-            "tanh".into(),
+            crate::defaults::ACTIVATION.into(),
         )?)?;
-        let loss: Loss = parse(&pick(self.loss.clone(), cfg, "loss", "squared".into())?)?;
+        let loss: Loss = parse(&pick(
+            self.loss.clone(),
+            cfg,
+            "loss",
+            crate::defaults::LOSS.into(),
+        )?)?;
         let regularizer = self.regularizer(cfg, None)?;
-        let arch: Arch = parse(&pick(self.arch.clone(), cfg, "arch", "resnet".into())?)?;
-        let width: usize = pick(self.width, cfg, "width", 256)?;
-        let default_depth = if arch == Arch::TwoLevel { 1 } else { 3 };
+        let arch: Arch = parse(&pick(
+            self.arch.clone(),
+            cfg,
+            "arch",
+            crate::defaults::ARCH.into(),
+        )?)?;
+        let width: usize = pick(self.width, cfg, "width", crate::defaults::WIDTH)?;
+        let default_depth = if arch == Arch::TwoLevel {
+            1
+        } else {
+            crate::defaults::DEPTH
+        };
         let depth: usize = pick(self.depth, cfg, "depth", default_depth)?;
         let LoadedData {
             data,
             spec: data_s,
             bias,
-        } = self.data.load(cfg, seed, 16, 3)?;
+        } = self.data.load(cfg, seed)?;
         let init: Init = parse(&init_s)?;
         if width >= 1 && depth >= 1 {
             footprint.check(data.n(), data.d(), width, depth)?;
@@ -264,7 +274,11 @@ impl ModelArgs {
             Some(Regularizer::GroupL1q { lambda, q }) => ("group", lambda, q),
             Some(Regularizer::L2 { lambda }) => ("l2", lambda, 1.0),
             Some(Regularizer::L2Split { w, .. }) => ("l2", w, 1.0),
-            _ => ("l2", 0.0, 1.0),
+            _ => (
+                crate::defaults::REG,
+                crate::defaults::LAMBDA,
+                crate::defaults::Q,
+            ),
         };
         let lambda = check_range(
             "lambda",

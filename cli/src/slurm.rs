@@ -16,6 +16,11 @@ use clap::Args;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+/// `--slurm-tasks` when not given.
+pub const DEFAULT_TASKS: usize = 4;
+/// `--slurm-cpus` when not given.
+pub const DEFAULT_CPUS: usize = 2;
+
 /// The Slurm options shared by `nff sweep` and `nff verify`.
 #[derive(Args, Debug, Clone, Default)]
 pub struct SlurmArgs {
@@ -26,21 +31,20 @@ pub struct SlurmArgs {
     /// With --sbatch: also submit the script and print the two job ids (array, merge) on stdout.
     #[arg(long)]
     pub submit: bool,
-    /// With --sbatch: number of array tasks, i.e. shards [default: 4].
+    /// With --sbatch: number of array tasks, i.e. shards.
     #[arg(long, value_name = "N")]
     pub slurm_tasks: Option<usize>,
     /// With --sbatch: CPUs per array task (sbatch --cpus-per-task), also each task's --threads unless
-    /// --threads is given [default: 2].
+    /// --threads is given.
     #[arg(long, value_name = "N")]
     pub slurm_cpus: Option<usize>,
-    /// With --sbatch: memory per task (sbatch --mem), e.g. 4G or 500M [default: the site's].
+    /// With --sbatch: memory per task (sbatch --mem), e.g. 4G or 500M.
     #[arg(long, value_name = "SIZE")]
     pub slurm_mem: Option<String>,
-    /// With --sbatch: time limit per task (sbatch --time), e.g. 30, 1:00:00 or 1-12 [default: the
-    /// partition's].
+    /// With --sbatch: time limit per task (sbatch --time), e.g. 30, 1:00:00 or 1-12.
     #[arg(long, value_name = "TIME")]
     pub slurm_time: Option<String>,
-    /// With --sbatch: partition (sbatch --partition) [default: the site's].
+    /// With --sbatch: partition (sbatch --partition).
     #[arg(long, value_name = "NAME")]
     pub slurm_partition: Option<String>,
 }
@@ -177,8 +181,8 @@ pub fn script(
     cwd: &Path,
     args: &[String],
 ) -> Result<String> {
-    let tasks = s.slurm_tasks.unwrap_or(4);
-    let cpus = s.slurm_cpus.unwrap_or(2);
+    let tasks = s.slurm_tasks.unwrap_or(DEFAULT_TASKS);
+    let cpus = s.slurm_cpus.unwrap_or(DEFAULT_CPUS);
     if tasks == 0 {
         bail!("invalid --slurm-tasks: expected at least 1, found 0");
     }
@@ -322,7 +326,7 @@ pub fn handle(s: &SlurmArgs, plan: &Plan<'_>) -> Result<bool> {
     if !plan.quiet {
         eprintln!(
             "submitted array job {array} ({} tasks) and merge job {merge} (afterany:{array}); the merged output will be {}",
-            s.slurm_tasks.unwrap_or(4),
+            s.slurm_tasks.unwrap_or(DEFAULT_TASKS),
             absolute(plan.out)?.display()
         );
     }

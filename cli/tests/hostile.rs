@@ -124,7 +124,7 @@ const ROWS: &[Row] = &[
     // --- two-level convex with a tiny λ₁: refused below the floor, never "converged" with garbage
     row("lambda1 1e-9", &["convex", "--grid", "16", "--lambda1", "1e-9"], &[], Error(&["invalid --lambda1", "1e-8", "1e-9"])),
     row("lambda1 1e-300", &["convex", "--grid", "16", "--lambda1", "1e-300"], &[], Error(&["invalid --lambda1", "1e-300"])),
-    row("lambda1 1e-5 uncertified", &["convex", "--grid", "16", "--lambda1", "1e-5"], &[], NotReached(&["stalled", "line-search-failed", "max-iterations", "uncertified", "non-finite"])),
+    row("lambda1 1e-5 uncertified", &["convex", "--grid", "16", "--d", "1", "--lambda1", "1e-5"], &[], NotReached(&["stalled", "line-search-failed", "max-iterations", "uncertified", "non-finite"])),
     row("lambda2 negative", &["convex", "--grid", "16", "--lambda2", "-1"], &[], Error(&["invalid --lambda2"])),
     // --- flows that diverge or never step: a termination in summary.json and exit 3
     row("euler large dt", &["flow", "--arch", "two-level", "--width", "8", "--n", "8", "--integrator", "euler", "--dt", "100", "--time", "1000"], &[], NotReached(&["diverged", "non-finite"])),

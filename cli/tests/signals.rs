@@ -94,6 +94,8 @@ const JOBS: &[&[&str]] = &[
     ],
     &[
         "convex",
+        "--d",
+        "1",
         "--grid",
         "64",
         "--lambda1",

@@ -199,6 +199,8 @@ fn every_output_file_is_the_same_for_one_and_two_threads() {
             "convex-two-level",
             &[
                 "convex",
+                "--d",
+                "1",
                 "--grid",
                 "32",
                 "--radius",

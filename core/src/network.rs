@@ -38,6 +38,9 @@ pub enum Arch {
     /// The standard DNN.
     Dnn,
     /// The ResNet with skip connections $Z_{\ell+1} = Z_\ell + \frac1m h(Z_\ell)W_\ell$.
+    /// Spelled `resnet` in files, as on the command line (`res-net`, kebab-case of the variant, is read
+    /// too: earlier files spelled it so).
+    #[serde(rename = "resnet", alias = "res-net")]
     ResNet,
 }
 

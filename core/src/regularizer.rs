@@ -36,7 +36,9 @@ pub enum Regularizer {
         /// $\lambda_v$ (output weights; $\lambda_1$ of §4.1).
         v: f64,
     },
-    /// The ℓ₁,q group norms of §4.3 with strength λ ≥ 0 and exponent q ≥ 1.
+    /// The ℓ₁,q group norms of §4.3 with strength λ ≥ 0 and exponent q ≥ 1. Spelled `group` in files, as
+    /// `--reg group` on the command line (`group-l1q` is read too).
+    #[serde(rename = "group", alias = "group-l1q")]
     GroupL1q {
         /// λ.
         lambda: f64,

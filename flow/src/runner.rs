@@ -89,31 +89,33 @@ pub struct Row {
 }
 
 impl Row {
-    /// The CSV header matching [`Row::csv_record`].
-    pub const CSV_HEADER: &'static str = "step,t,dissipation,objective,risk,residual_norm,htr_norm,sigma_min,residual_bound,bound_holds,drift";
+    /// The CSV header matching [`Row::csv_record`]: the columns of `nff train`'s trajectory
+    /// (`step,t,objective,risk,dissipation,residual_norm`, in that order), then the flow's own.
+    pub const CSV_HEADER: &'static str = "step,t,objective,risk,dissipation,residual_norm,htr_norm,sigma_min,residual_bound,bound_holds,drift";
 
     /// One CSV line (no newline); empty fields where a figure is not available.
     pub fn csv_record(&self) -> String {
         let opt = |x: Option<f64>| x.map(|v| format!("{v:e}")).unwrap_or_default();
-        let mut s = format!("{},{:e},{:e}", self.step, self.t, self.dissipation);
         match &self.diagnostics {
             Some(d) => {
                 let b = &d.bound;
-                s += &format!(
-                    ",{:e},{:e},{:e},{:e},{:e},{},{},{}",
+                format!(
+                    "{},{:e},{:e},{:e},{:e},{:e},{:e},{:e},{},{},{}",
+                    self.step,
+                    self.t,
                     d.objective,
                     d.risk,
+                    self.dissipation,
                     b.residual_norm,
                     b.htr_norm,
                     b.sigma_min,
                     opt(b.bound),
                     b.bound_holds,
                     opt(d.drift)
-                );
+                )
             }
-            None => s += ",,,,,,,,",
+            None => format!("{},{:e},,,{:e},,,,,,", self.step, self.t, self.dissipation),
         }
-        s
     }
 }
 

@@ -13,6 +13,7 @@
 //! the deep problem also writes the mapped network as `state.npz`. The deep file formats are in
 //! `docs/convex_deep.md`.
 use crate::common::{check_range, fmt_num, pick, CommonArgs, Ctx};
+use crate::defaults::{self as D, convex as C};
 use crate::output::OutputDir;
 use crate::setup::{DataOpts, LoadedData};
 use anyhow::{bail, Result};
@@ -65,15 +66,15 @@ pub struct ConvexArgs {
     /// τ ≥ 0 (entropy).
     #[arg(long)]
     pub tau: Option<f64>,
-    /// Target relative gap: two-level, the certified (P − D)/|P| (default 1e-11); deep, the interior
-    /// point's barrier gap relative to |P| (default `DeepOptions::default().tol_gap`, 1e-10).
+    /// Target relative gap: two-level, the certified (P − D)/|P|; deep, the interior point's barrier
+    /// gap relative to |P|.
     #[arg(long)]
     pub tol_gap: Option<f64>,
     /// For benchmarking: solve R times in this process and report the fastest `solve_seconds`
-    /// (every solve is deterministic and gives the same solution; default 1).
+    /// (every solve is deterministic and gives the same solution).
     #[arg(long)]
     pub repeat: Option<usize>,
-    /// Deep: the algorithm: auto (the default: socp where it applies, else clarabel), socp (nff's second-order-cone interior point; q = 2, no entropy, squared loss), clarabel, ipm, alm or structured.
+    /// Deep: the algorithm: auto (socp where it applies, else clarabel), socp (nff's second-order-cone interior point; q = 2, no entropy, squared loss), clarabel, ipm, alm or structured.
     #[arg(long)]
     pub solver: Option<String>,
     /// Deep: solve the program stored in this file (a `solution.npz` of an earlier run, or a file
@@ -110,21 +111,16 @@ pub fn run(args: &ConvexArgs) -> Result<()> {
         args.activation.clone(),
         &cfg,
         "activation",
-        "tanh".to_string(),
+        D::ACTIVATION.to_string(),
     )?
     .parse()?;
-    let loss: Loss = pick(args.loss.clone(), &cfg, "loss", "squared".to_string())?.parse()?;
-    let out_path: PathBuf = pick(
-        args.common.out.clone(),
-        &cfg,
-        "out",
-        PathBuf::from("out/convex"),
-    )?;
+    let loss: Loss = pick(args.loss.clone(), &cfg, "loss", D::LOSS.to_string())?.parse()?;
+    let out_path: PathBuf = pick(args.common.out.clone(), &cfg, "out", PathBuf::from(C::OUT))?;
     match pick(
         args.problem.clone(),
         &cfg,
         "problem",
-        "two-level".to_string(),
+        C::PROBLEM.to_string(),
     )?
     .as_str()
     {
@@ -157,7 +153,7 @@ fn two_level(
         data,
         spec: data_s,
         bias,
-    } = args.data.load(cfg, ctx.seed, 16, 1)?;
+    } = args.data.load(cfg, ctx.seed)?;
     let d = data.d();
     let (theta, rho0, source) = match (&args.candidates, args.grid, args.gaussian) {
         (Some(path), None, None) => {
@@ -173,7 +169,7 @@ fn two_level(
                 data.n(),
                 d,
             )?;
-            let radius = pick(args.radius, cfg, "radius", 3.0)?;
+            let radius = pick(args.radius, cfg, "radius", C::RADIUS)?;
             let theta = candidates::grid(d, per_axis, radius)?;
             let k = theta.nrows();
             (
@@ -183,9 +179,9 @@ fn two_level(
             )
         }
         (None, None, g) => {
-            let k = g.unwrap_or(512);
+            let k = g.unwrap_or(C::GAUSSIAN);
             check_candidates(&format!("--gaussian {k}"), k as f64, data.n(), d)?;
-            let sigma = pick(args.sigma, cfg, "sigma", 1.0)?;
+            let sigma = pick(args.sigma, cfg, "sigma", C::SIGMA)?;
             let theta = candidates::gaussian(k, d, sigma, ctx.seed)?;
             (
                 theta,
@@ -203,17 +199,22 @@ fn two_level(
     let config = TwoLevelConfig {
         lambda1: check_range(
             "lambda1",
-            pick(args.lambda1, cfg, "lambda1", 0.01)?,
+            pick(args.lambda1, cfg, "lambda1", C::LAMBDA1)?,
             MIN_LAMBDA1,
             f64::INFINITY,
         )?,
         lambda2: check_range(
             "lambda2",
-            pick(args.lambda2, cfg, "lambda2", 0.0)?,
+            pick(args.lambda2, cfg, "lambda2", C::LAMBDA2)?,
             0.0,
             f64::INFINITY,
         )?,
-        tau: check_range("tau", pick(args.tau, cfg, "tau", 0.0)?, 0.0, f64::INFINITY)?,
+        tau: check_range(
+            "tau",
+            pick(args.tau, cfg, "tau", C::TAU)?,
+            0.0,
+            f64::INFINITY,
+        )?,
     };
     let program = TwoLevelProgram::new(&data, activation, loss, theta.as_ref(), &rho0, config)?;
     let out = OutputDir::create(&out_path)?;
@@ -223,7 +224,7 @@ fn two_level(
         threads: ctx.threads,
         ..defaults
     };
-    let repeat: usize = pick(args.repeat, cfg, "repeat", 1)?;
+    let repeat: usize = pick(args.repeat, cfg, "repeat", C::REPEAT)?;
     if repeat == 0 {
         bail!("invalid --repeat: expected at least 1, found 0");
     }
@@ -357,7 +358,7 @@ fn deep(
         args.solver.clone(),
         cfg,
         "solver",
-        "auto".to_string(),
+        C::SOLVER.to_string(),
     )?)?;
     let defaults = DeepOptions::default();
     let options = DeepOptions {
@@ -372,7 +373,7 @@ fn deep(
             options.tol_gap
         );
     }
-    let repeat: usize = pick(args.repeat, cfg, "repeat", 1)?;
+    let repeat: usize = pick(args.repeat, cfg, "repeat", C::REPEAT)?;
     if repeat == 0 {
         bail!("invalid --repeat: expected at least 1, found 0");
     }
@@ -544,12 +545,12 @@ fn program_from_init(
     };
     let lambda = check_range(
         "lambda",
-        pick(args.lambda, cfg, "lambda", 0.01)?,
+        pick(args.lambda, cfg, "lambda", C::LAMBDA)?,
         0.0,
         f64::INFINITY,
     )?;
-    let q = pick(args.q, cfg, "q", 1.0)?;
-    let fresh = pick(args.fresh, cfg, "fresh", 8)?;
+    let q = pick(args.q, cfg, "q", C::Q)?;
+    let fresh = pick(args.fresh, cfg, "fresh", C::FRESH)?;
     {
         // Per layer n = m + fresh candidates: features N × n, the repopulated weights n × n of each
         // middle layer, and the conic solver's copies of them (about 30 numbers per weight).

@@ -21,12 +21,12 @@ pub struct DataArgs {
 pub fn run(args: &DataArgs) -> Result<()> {
     let cfg = crate::common::read_config_for::<DataArgs>(args.common.config.as_deref())?;
     let ctx = Ctx::new(&args.common, &cfg)?;
-    let LoadedData { data, spec, bias } = args.data.load(&cfg, ctx.seed, 16, 3)?;
+    let LoadedData { data, spec, bias } = args.data.load(&cfg, ctx.seed)?;
     let out_path: PathBuf = pick(
         args.common.out.clone(),
         &cfg,
         "out",
-        PathBuf::from("out/data"),
+        PathBuf::from(crate::defaults::data::OUT),
     )?;
     let out = OutputDir::create(&out_path)?;
     nff_core::io::save_data_npz(out.path("data.npz"), &data)?;

@@ -90,10 +90,15 @@ impl Observer for Progress {
 pub fn run(args: &FlowArgs) -> Result<()> {
     let cfg = crate::common::read_config_for::<FlowArgs>(args.common.config.as_deref())?;
     let ctx = Ctx::new(&args.common, &cfg)?;
-    let integrator_name: String = pick(args.integrator.clone(), &cfg, "integrator", "rk4".into())?;
+    let integrator_name: String = pick(
+        args.integrator.clone(),
+        &cfg,
+        "integrator",
+        crate::defaults::flow::INTEGRATOR.into(),
+    )?;
     let dt = check_range(
         "dt",
-        pick(args.dt, &cfg, "dt", 0.05)?,
+        pick(args.dt, &cfg, "dt", crate::defaults::flow::DT)?,
         f64::MIN_POSITIVE,
         f64::INFINITY,
     )?;
@@ -116,10 +121,15 @@ pub fn run(args: &FlowArgs) -> Result<()> {
         ("adaptive", None) => {
             // A relative tolerance below a few units of rounding cannot be met in f64: the integrator
             // would reject every step.
-            let rtol = check_range("rtol", pick(args.rtol, &cfg, "rtol", 1e-8)?, 1e-14, 1.0)?;
+            let rtol = check_range(
+                "rtol",
+                pick(args.rtol, &cfg, "rtol", crate::defaults::flow::RTOL)?,
+                1e-14,
+                1.0,
+            )?;
             let atol = check_range(
                 "atol",
-                pick(args.atol, &cfg, "atol", 1e-10)?,
+                pick(args.atol, &cfg, "atol", crate::defaults::flow::ATOL)?,
                 f64::MIN_POSITIVE,
                 f64::INFINITY,
             )?;
@@ -176,14 +186,16 @@ pub fn run(args: &FlowArgs) -> Result<()> {
         args.record_every,
         &cfg,
         "record_every",
-        expected_steps.div_ceil(500).max(1),
+        expected_steps
+            .div_ceil(crate::defaults::TRAJECTORY_ROWS)
+            .max(1),
     )?
     .max(1);
     let out_path: PathBuf = pick(
         args.common.out.clone(),
         &cfg,
         "out",
-        PathBuf::from("out/flow"),
+        PathBuf::from(crate::defaults::flow::OUT),
     )?;
     crate::common::check_memory(
         &format!(
@@ -461,7 +473,9 @@ impl Stops {
         };
         match (self.checkpoint, self.checkpoint_every) {
             (Some(path), every) => {
-                let every = every.unwrap_or(1000).max(1);
+                let every = every
+                    .unwrap_or(crate::defaults::flow::CHECKPOINT_EVERY)
+                    .max(1);
                 b = b.checkpoint_every(every, move |c: &Checkpoint| c.save(&path));
             }
             (None, Some(_)) => bail!("--checkpoint-every needs --checkpoint FILE"),

@@ -10,6 +10,7 @@
 //! (the checks are `crate::shards`'). `--sbatch FILE` writes a Slurm script for the whole
 //! array-and-merge (`crate::slurm`).
 use crate::common::{check_range, pick, CommonArgs, Ctx};
+use crate::defaults::{self, sweep as D};
 use crate::output::OutputDir;
 use crate::plot::{LinePlot, Series};
 use crate::setup::{DataOpts, Footprint, LoadedData};
@@ -82,50 +83,54 @@ pub struct SweepArgs {
 pub fn run(args: &SweepArgs) -> Result<()> {
     let cfg = crate::common::read_config_for::<SweepArgs>(args.common.config.as_deref())?;
     let ctx = Ctx::new(&args.common, &cfg)?;
-    let out_path: PathBuf = pick(
-        args.common.out.clone(),
-        &cfg,
-        "out",
-        PathBuf::from("out/sweep"),
-    )?;
+    let out_path: PathBuf = pick(args.common.out.clone(), &cfg, "out", PathBuf::from(D::OUT))?;
     if let Some(dirs) = &args.merge {
         if args.shard.is_some() || args.slurm.sbatch.is_some() {
             bail!("--merge joins finished shards: expected no --shard or --sbatch with it");
         }
         return merge(dirs, &ctx, &out_path, args.common.quiet);
     }
-    let arch: Arch = pick(args.arch.clone(), &cfg, "arch", "resnet".to_string())?.parse()?;
+    let arch: Arch = pick(args.arch.clone(), &cfg, "arch", defaults::ARCH.to_string())?.parse()?;
     let depth = pick(
         args.depth,
         &cfg,
         "depth",
-        if arch == Arch::TwoLevel { 1 } else { 3 },
+        if arch == Arch::TwoLevel {
+            1
+        } else {
+            defaults::DEPTH
+        },
     )?;
     let activation: Activation = pick(
         args.activation.clone(),
         &cfg,
         "activation",
-        "tanh".to_string(),
+        defaults::ACTIVATION.to_string(),
     )?
     .parse()?;
     let lambda = check_range(
         "lambda",
-        pick(args.lambda, &cfg, "lambda", 0.0)?,
+        pick(args.lambda, &cfg, "lambda", defaults::LAMBDA)?,
         0.0,
         f64::INFINITY,
     )?;
-    let widths: Vec<usize> = pick(args.widths.clone(), &cfg, "widths", vec![32, 64, 128, 256])?;
-    let n_seeds: u64 = pick(args.seeds, &cfg, "seeds", 6)?;
-    let reference_width = pick(args.reference_width, &cfg, "reference_width", 2048)?;
+    let widths: Vec<usize> = pick(args.widths.clone(), &cfg, "widths", D::WIDTHS.to_vec())?;
+    let n_seeds: u64 = pick(args.seeds, &cfg, "seeds", D::SEEDS)?;
+    let reference_width = pick(
+        args.reference_width,
+        &cfg,
+        "reference_width",
+        D::REFERENCE_WIDTH,
+    )?;
     let t_final = check_range(
         "time",
-        pick(args.time, &cfg, "time", 2.0)?,
+        pick(args.time, &cfg, "time", D::TIME)?,
         f64::MIN_POSITIVE,
         f64::INFINITY,
     )?;
     let dt = check_range(
         "dt",
-        pick(args.dt, &cfg, "dt", 0.05)?,
+        pick(args.dt, &cfg, "dt", D::DT)?,
         f64::MIN_POSITIVE,
         f64::INFINITY,
     )?;
@@ -133,7 +138,7 @@ pub fn run(args: &SweepArgs) -> Result<()> {
         args.integrator.clone(),
         &cfg,
         "integrator",
-        "euler".to_string(),
+        D::INTEGRATOR.to_string(),
     )?
     .as_str()
     {
@@ -142,11 +147,16 @@ pub fn run(args: &SweepArgs) -> Result<()> {
         "rk4" => IntegratorSpec::Rk4 { dt },
         other => bail!("unknown sweep integrator '{other}': expected one of euler, heun, rk4"),
     };
-    let samples: Samples =
-        pick(args.samples.clone(), &cfg, "samples", "blocks".to_string())?.parse()?;
+    let samples: Samples = pick(
+        args.samples.clone(),
+        &cfg,
+        "samples",
+        D::SAMPLES.to_string(),
+    )?
+    .parse()?;
     let LoadedData {
         data, spec: data_s, ..
-    } = args.data.load(&cfg, ctx.seed, 8, 3)?;
+    } = args.data.load(&cfg, ctx.seed)?;
     crate::common::check_steps(
         &format!(
             "--time {} / --dt {}",
@@ -227,9 +237,14 @@ pub fn run(args: &SweepArgs) -> Result<()> {
     };
     out.write_json("shard.json", &file)?;
     let run = serde_json::json!({"shard": shard});
-    if shard.is_none_or(|s| s.count == 1) {
+    let line = if shard.is_none_or(|s| s.count == 1) {
         let report = merge_shards(&[file.report])?;
         write_report(&out, &ctx, &report, &data_s, run)?;
+        format!(
+            "{}; wrote {}",
+            results_line(&report),
+            out.target().display()
+        )
     } else {
         let mut summary = ctx.summary_header("sweep");
         summary["config"] = serde_json::to_value(&config)?;
@@ -237,8 +252,13 @@ pub fn run(args: &SweepArgs) -> Result<()> {
         summary["run"] = run;
         summary["jobs"] = file.report.jobs.len().into();
         out.write_json("summary.json", &summary)?;
-    }
-    let line = format!("sweep written to {}", out.target().display());
+        format!(
+            "sweep shard {}: {} jobs; wrote {} (merge the shards with nff sweep --merge for the slopes)",
+            shard.map_or("0/1".into(), |s| format!("{}/{}", s.index, s.count)),
+            file.report.jobs.len(),
+            out.target().display()
+        )
+    };
     out.say_and_commit(args.common.quiet, &line)?;
     Ok(())
 }
@@ -323,12 +343,31 @@ fn merge(dirs: &[PathBuf], ctx: &Ctx, out_path: &std::path::Path, quiet: bool) -
         serde_json::json!({"merged_from": shards::dir_strings(dirs)}),
     )?;
     let line = format!(
-        "merged {} shards into {}",
+        "merged {} shards: {}; wrote {}",
         reports.len(),
+        results_line(&report),
         out.target().display()
     );
     out.say_and_commit(quiet, &line)?;
     Ok(())
+}
+
+/// The results summary of a whole sweep: the mean errors per width and the fitted slopes.
+fn results_line(report: &SweepReport) -> String {
+    let slope = |s: Option<f64>| s.map_or("—".to_string(), |v| format!("{v:.3}"));
+    let means: Vec<String> = report
+        .per_width
+        .iter()
+        .map(|w| format!("m = {}: {:.4e}", w.width, w.mean_yhat_error))
+        .collect();
+    format!(
+        "sweep against M = {}: mean ‖ŷ − ŷ_ref‖ {}; slopes against m_eff: ŷ {}, features {} (against m: ŷ {})",
+        report.config.reference_width,
+        means.join(", "),
+        slope(report.slope_yhat),
+        slope(report.slope_feature),
+        slope(report.slope_yhat_raw)
+    )
 }
 
 /// `summary.json` (report + slopes), `results.csv` (one row per job) and `sweep.svg`. Of these, only
@@ -386,7 +425,7 @@ fn write_report(
         ),
     ];
     if let Some(first) = pts(|w| w.mean_yhat_error).first().copied() {
-        series.push(Series::line(
+        series.push(Series::reference(
             "slope −1/2 through the first mean",
             pts(|w| w.effective_width)
                 .iter()

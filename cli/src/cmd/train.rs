@@ -24,7 +24,7 @@ pub struct TrainArgs {
     /// Training time T (steps = ⌈T/η⌉).
     #[arg(long)]
     pub time: Option<f64>,
-    /// Record a trajectory row every k steps (default: about 500 rows).
+    /// Record a trajectory row every k steps.
     #[arg(long)]
     pub record_every: Option<u64>,
     #[command(flatten)]
@@ -51,7 +51,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         args.common.out.clone(),
         &cfg,
         "out",
-        PathBuf::from("out/train"),
+        PathBuf::from(crate::defaults::train::OUT),
     )?;
     // The network and the N×m workspace of each layer (z, h(z), h'(z), backward features).
     let footprint = Footprint {
@@ -61,7 +61,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let model = args.model.build(&cfg, ctx.seed, footprint)?;
     let eta = check_range(
         "eta",
-        pick(args.eta, &cfg, "eta", 0.05)?,
+        pick(args.eta, &cfg, "eta", crate::defaults::train::ETA)?,
         f64::MIN_POSITIVE,
         f64::INFINITY,
     )?;
@@ -77,14 +77,14 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                 (t / eta - 1e-9).ceil().max(0.0),
             )?
         }
-        (None, None) => 1000,
+        (None, None) => crate::defaults::train::STEPS,
         (Some(_), Some(_)) => bail!("give either --steps or --time, found both"),
     };
     let record_every = pick(
         args.record_every,
         &cfg,
         "record_every",
-        steps.div_ceil(500).max(1),
+        steps.div_ceil(crate::defaults::TRAJECTORY_ROWS).max(1),
     )?
     .max(1);
     crate::common::check_memory(

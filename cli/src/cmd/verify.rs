@@ -26,11 +26,10 @@ pub struct VerifyArgs {
     /// Small sizes: every claim in a few minutes on 2 cores.
     #[arg(long)]
     pub quick: bool,
-    /// Comma-separated claim ids to run (e.g. C4,C5); default all.
+    /// Comma-separated claim ids to run (e.g. C4,C5).
     #[arg(long, value_delimiter = ',')]
     pub only: Option<Vec<String>>,
-    /// Number of seed pairs every claim runs on (math.md §6.1; default 5 with --quick, 10 without). The
-    /// base of the set is --seed.
+    /// Number of seed pairs every claim runs on (math.md §6.1). The base of the set is --seed.
     #[arg(long)]
     pub seeds: Option<usize>,
     /// List the claims and exit.
@@ -113,7 +112,7 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
         args.common.out.clone(),
         &cfg,
         "out",
-        PathBuf::from("out/verify"),
+        PathBuf::from(crate::defaults::verify::OUT),
     )?;
     if let Some(dirs) = &args.merge {
         if args.quick
@@ -214,21 +213,19 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
             out.write(&name, svg.as_bytes())?;
             figures.push((name, svg));
         }
-        if !args.common.quiet {
-            bar.suspend(|| {
-                crate::common::say_err(&format!(
-                    "{:>4} {:<4} {:<48} seeds {:>2}/{:<2} value {:>11.4e}  threshold {:>10.3e}  ({:.1} s)",
-                    result.id,
-                    if result.passed { "pass" } else { "FAIL" },
-                    result.title,
-                    result.seeds_passed,
-                    result.seeds_applicable,
-                    result.value,
-                    result.threshold,
-                    seconds
-                ))
-            });
-        }
+        // A claim's result line is part of the results summary: stdout.
+        let line = format!(
+            "{:>4} {:<4} {:<48} seeds {:>2}/{:<2} value {:>11.4e}  threshold {:>10.3e}  ({:.1} s)",
+            result.id,
+            if result.passed { "pass" } else { "FAIL" },
+            result.title,
+            result.seeds_passed,
+            result.seeds_applicable,
+            result.value,
+            result.threshold,
+            seconds
+        );
+        bar.suspend(|| crate::common::say(args.common.quiet, &line))?;
         results.push(result);
         times.push(ClaimTime {
             id: info.id.into(),
@@ -260,11 +257,10 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
             summary["run"] = run;
             summary["wall_seconds"] = ctx.seconds().into();
             out.write_json("summary.json", &summary)?;
-            let dir = out.commit()?;
             finish(
+                out,
                 &results,
                 &format!("shard {}/{}: ", s.index, s.count),
-                &dir,
                 "summary.json",
                 args,
             )
@@ -273,8 +269,7 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
             write_outputs(
                 &out, &out_path, &ctx, &config, &results, &figures, run, false,
             )?;
-            let dir = out.commit()?;
-            finish(&results, "", &dir, "report.html", args)
+            finish(out, &results, "", "report.html", args)
         }
     }
 }
@@ -350,11 +345,12 @@ fn repo_link(out: &Path) -> String {
     link
 }
 
-/// The closing line on stderr, and `--strict`.
+/// The closing results line on stdout (printed before the output directory is moved into place, like
+/// every command's), the failed claims named on stderr, and `--strict`.
 fn finish(
+    out: OutputDir,
     results: &[ClaimResult],
     prefix: &str,
-    dir: &Path,
     file: &str,
     args: &VerifyArgs,
 ) -> Result<()> {
@@ -364,24 +360,32 @@ fn finish(
         .map(|r| r.id.as_str())
         .collect();
     let failed = failed_ids.len();
-    if !args.common.quiet || failed > 0 {
+    let path = out.target().join(file);
+    let line = format!(
+        "{prefix}{} of {} claims passed{}; report in {}",
+        results.len() - failed,
+        results.len(),
+        if failed > 0 {
+            format!(" (failed: {})", failed_ids.join(", "))
+        } else {
+            String::new()
+        },
+        path.display()
+    );
+    out.say_and_commit(args.common.quiet, &line)?;
+    if failed > 0 {
+        // A diagnostic too, also under --quiet: a failed claim is never silent.
         crate::common::say_err(&format!(
-            "{prefix}{} of {} claims passed{}; report in {}",
-            results.len() - failed,
-            results.len(),
-            if failed > 0 {
-                format!(" (failed: {})", failed_ids.join(", "))
-            } else {
-                String::new()
-            },
-            dir.join(file).display()
+            "{prefix}failed: {} (see {})",
+            failed_ids.join(", "),
+            path.display()
         ));
     }
     if failed > 0 && args.strict {
         bail!(
             "{failed} of {} claims failed (see {})",
             results.len(),
-            dir.join(file).display()
+            path.display()
         );
     }
     Ok(())
@@ -478,11 +482,10 @@ fn merge(dirs: &[PathBuf], ctx: &Ctx, out_path: &Path, args: &VerifyArgs) -> Res
         "shard_threads": files.iter().map(|f| f.threads).collect::<Vec<_>>(),
     });
     write_outputs(&out, out_path, ctx, &config, &results, &figures, run, true)?;
-    let dir = out.commit()?;
     finish(
+        out,
         &results,
         &format!("merged {n} shards: "),
-        &dir,
         "report.html",
         args,
     )

@@ -67,20 +67,34 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
             .map(|(&m, &r)| (m as f64, r.max(1e-18)))
             .collect()
     };
-    let figure = LinePlot {
-        title: "C1: consistency residual and mean |W| of the min-norm start (DNN, L = 3, N = 12)"
-            .into(),
+    // One quantity per panel: the residual (the identity tested) and the weights' scale (the bounded ratio).
+    let residual_panel = LinePlot {
+        title: "C1 (a): max consistency residual of the min-norm start (DNN, L = 3, N = 12)".into(),
         x_label: "width m".into(),
-        y_label: "value".into(),
+        y_label: "max consistency residual".into(),
         log_x: true,
         log_y: true,
-        series: vec![
-            Series::line_points("max consistency residual", pts(&residuals)),
-            Series::line_points("mean |W|", pts(&mean_w)),
-        ],
+        series: vec![Series::line_points(
+            "max consistency residual",
+            pts(&residuals),
+        )],
         hlines: vec![("threshold 1e-10".into(), threshold)],
     }
     .to_svg()?;
+    let scale_panel = LinePlot {
+        title: "C1 (b): mean |W| of the min-norm start: bounded in m".into(),
+        x_label: "width m".into(),
+        y_label: "mean |W_jk|".into(),
+        log_x: true,
+        log_y: true,
+        series: vec![Series::line_points("mean |W|", pts(&mean_w))],
+        hlines: vec![
+            ("2 × the smallest width's".into(), 2.0 * mean_w[0]),
+            ("0.5 × the smallest width's".into(), 0.5 * mean_w[0]),
+        ],
+    }
+    .to_svg()?;
+    let figure = crate::plot::stacked(&residual_panel, &scale_panel);
     Ok(Outcome {
         passed,
         value: worst,

@@ -90,15 +90,21 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
                 sci(&pts.iter().map(|p| p.1).collect::<Vec<_>>(), 2),
                 sci(&ratios, 3)
             ));
-            series.push(Series::line_points(format!("{case}, {name}"), pts));
+            // Colour by method, marker and dash by case: the six series stay apart in colour and shape.
+            series.push(Series::line_points(format!("{case}, {name}"), pts).styled(i, c));
         }
     }
-    // Reference slopes through the smallest-step points of the first case.
+    // Reference slopes beside the smallest-step points.
     for (i, (_, p, _, dt0)) in METHODS.iter().enumerate() {
-        let anchor = series[i].points.last().copied().unwrap_or((1.0, 1.0));
+        // A factor 4 below the lowest case's smallest-step point, so that the reference runs beside the
+        // data instead of under them (its slope, not its level, is what is compared).
+        let anchor = (0..cases.len())
+            .filter_map(|c| series[c * METHODS.len() + i].points.last().copied())
+            .fold((1.0, f64::INFINITY), |a, p| if p.1 < a.1 { p } else { a });
+        let anchor = (anchor.0, anchor.1 / 4.0);
         let dt_hi = *dt0;
-        series.push(Series::line(
-            format!("slope {p}"),
+        series.push(Series::reference(
+            format!("slope {p} (reference, shifted below the data)"),
             vec![
                 anchor,
                 (dt_hi, anchor.1 * (dt_hi / anchor.0).powi(*p as i32)),

@@ -150,7 +150,8 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
                 sci(&pts.iter().map(|p| p.1).collect::<Vec<_>>(), 2),
                 sci(&ratios, 3)
             ));
-            series.push(Series::line_points(format!("{case}, {name}"), pts));
+            // Colour by method, marker and dash by case: the six series stay apart in colour and shape.
+            series.push(Series::line_points(format!("{case}, {name}"), pts).styled(i, c));
         }
         worst_ref_ratio = worst_ref_ratio.max(ref_err / smallest);
         lines.push(format!(
@@ -158,9 +159,14 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
         ));
     }
     for (i, (_, p, _, dt0)) in METHODS.iter().enumerate() {
-        let anchor = series[i].points.last().copied().unwrap_or((1.0, 1.0));
-        series.push(Series::line(
-            format!("slope {p}"),
+        // A factor 4 below the lowest case's smallest-step point, so that the reference runs beside the
+        // data instead of under them (its slope, not its level, is what is compared).
+        let anchor = (0..cases.len())
+            .filter_map(|c| series[c * METHODS.len() + i].points.last().copied())
+            .fold((1.0, f64::INFINITY), |a, p| if p.1 < a.1 { p } else { a });
+        let anchor = (anchor.0, anchor.1 / 4.0);
+        series.push(Series::reference(
+            format!("slope {p} (reference, shifted below the data)"),
             vec![anchor, (*dt0, anchor.1 * (dt0 / anchor.0).powi(*p as i32))],
         ));
     }

@@ -130,16 +130,20 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
         ),
         x_label: "feature cost λ₂ r_θ = λ₂‖θ‖²/2".into(),
         y_label: "margin s(θ)²/2λ₁ − λ₂r_θ − c".into(),
+        // The tested particles last, so they are drawn on top of the fresh θ and the control; colours
+        // and markers as before (fresh: blue circles, trained: orange triangles, control: green squares).
         series: vec![
-            Series::points("fresh θ (must be ≤ 0)", thin(&near, 2500)),
-            Series::points(
-                "particles after GD (must be = 0)",
-                margin(&r0.trained.particles, r0.trained.c),
-            ),
+            Series::points("fresh θ (must be ≤ 0)", thin(&near, 2500)).styled(0, 0),
             Series::points(
                 "particles at t = 10 (negative control, own c)",
                 margin(&r0.early.particles, r0.early.c),
-            ),
+            )
+            .styled(2, 2),
+            Series::points(
+                "particles after GD (must be = 0)",
+                margin(&r0.trained.particles, r0.trained.c),
+            )
+            .styled(1, 1),
         ],
         hlines: vec![("certificate: margin = 0".into(), 0.0)],
         ..Default::default()

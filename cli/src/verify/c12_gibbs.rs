@@ -223,17 +223,26 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
         ));
     }
 
-    let figure = LinePlot {
+    // One quantity per panel: the conditional mean against its prediction (a reference line under the
+    // measured points), and the conditional variance against the predicted and the naive variance.
+    let mean_panel = LinePlot {
         title: format!(
-            "C12: noisy GD (m = {m}, τ = {tau}, λ₁ = {lambda1}, λ₂ = {lambda2}), binned by the predicted −s(θ)/λ₁"
+            "C12 (a): noisy GD (m = {m}, τ = {tau}, λ₁ = {lambda1}, λ₂ = {lambda2}): E[u | bin]"
         ),
         x_label: "predicted conditional mean −s₋ⱼ(θ)/λ₁' (bin average)".into(),
-        y_label: "E[u | bin], Var[δ | bin]".into(),
+        y_label: "E[u | bin]".into(),
         series: vec![
             Series::points("E[u | bin] (measured)", pts_u),
-            Series::line("−s₋ⱼ/λ₁' (Gibbs prediction)", pts_mu),
-            Series::points("Var[δ | bin] (measured)", pts_var),
+            Series::reference("−s₋ⱼ/λ₁' (Gibbs prediction)", pts_mu),
         ],
+        ..Default::default()
+    }
+    .to_svg()?;
+    let var_panel = LinePlot {
+        title: "C12 (b): conditional variance of δ (math.md §4.1), same bins".into(),
+        x_label: "predicted conditional mean −s₋ⱼ(θ)/λ₁' (bin average)".into(),
+        y_label: "Var[δ | bin]".into(),
+        series: vec![Series::points("Var[δ | bin] (measured)", pts_var)],
         hlines: vec![
             (format!("predicted variance {v_pred:.4}"), v_pred),
             (format!("naive τ/λ₁ = {v_naive:.3}"), v_naive),
@@ -241,6 +250,7 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
         ..Default::default()
     }
     .to_svg()?;
+    let figure = crate::plot::stacked(&mean_panel, &var_panel);
     let total: usize = samples.iter().map(|c| c.delta.len()).sum();
     Ok(Outcome {
         passed,

@@ -389,38 +389,55 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
     let pos = |pts: Vec<(f64, f64)>| -> Vec<(f64, f64)> {
         pts.into_iter().map(|(x, y)| (x, y.max(floor))).collect()
     };
-    let mut series = vec![Series::points(
-        "two-level: ||ū_k| − max|ū|| / allowance".to_string(),
-        pos(tl.points.clone()),
-    )];
+    // One quantity per panel: (a) the two-level |ū| deviation, (b) the deep net usage Φ (both tested
+    // against their allowance), (c) the naive usage of the negative control (must exceed POWER).
+    let mut phi_series = Vec::new();
+    let mut naive_series = Vec::new();
     for d in &deeps {
         for (l, layer) in d.layers.iter().enumerate() {
-            series.push(Series::points(
-                format!("{}: layer {} net usage Φ", d.label, l + 1),
+            phi_series.push(Series::points(
+                format!("{}: layer {}", d.label, l + 1),
                 pos(layer.points.iter().map(|p| (p.0, p.1)).collect()),
             ));
             if layer.incoming_cost {
-                series.push(Series::points(
-                    format!("{}: layer {} naive usage (control)", d.label, l + 1),
+                naive_series.push(Series::points(
+                    format!("{}: layer {}", d.label, l + 1),
                     pos(layer.points.iter().map(|p| (p.0, p.2)).collect()),
                 ));
             }
         }
     }
-    let figure = LinePlot {
-        title: "C23: deviation from the heaviest support point, in units of what the certified gap allows"
-            .into(),
+    let panel = |title: String, y_label: String, series: Vec<Series>, hlines| LinePlot {
+        title,
         x_label: "mass of the support point".into(),
-        y_label: format!("deviation / allowance (floored at {floor:.0e})"),
+        y_label,
         log_x: true,
         log_y: true,
         series,
-        hlines: vec![
-            ("allowed (1)".into(), 1.0),
-            (format!("control must exceed {POWER}"), POWER),
-        ],
-    }
+        hlines,
+    };
+    let two_level_panel = panel(
+        "C23 (a): two-level, ||ū_k| − max|ū|| at the support points".into(),
+        format!("deviation / allowance (floored at {floor:.0e})"),
+        vec![Series::points("two-level", pos(tl.points.clone()))],
+        vec![("allowed (1)".into(), 1.0)],
+    )
     .to_svg()?;
+    let phi_panel = panel(
+        "C23 (b): deep, net usage Φ: deviation from the heaviest support point".into(),
+        format!("|Φ_k − Φ_max| / allowance (floored at {floor:.0e})"),
+        phi_series,
+        vec![("allowed (1)".into(), 1.0)],
+    )
+    .to_svg()?;
+    let naive_panel = panel(
+        "C23 (c): negative control, naive outgoing usage on layers with incoming cost".into(),
+        format!("naive deviation / allowance (floored at {floor:.0e})"),
+        naive_series,
+        vec![(format!("control must exceed {POWER}"), POWER)],
+    )
+    .to_svg()?;
+    let figure = crate::plot::stack(&[&two_level_panel, &phi_panel, &naive_panel]);
     let deep_detail: Vec<String> = deeps
         .iter()
         .zip(&control)

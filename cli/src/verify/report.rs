@@ -5,9 +5,14 @@
 //! pairs (kind, rate needed, pass rate and its 95% interval), every seed pair's result, the figure of the
 //! base seed pair and, for a failure, what it means (from the docs page). Links are relative to the
 //! repository root through `repo` (e.g. `../../` for the default `out/verify`).
-use super::sources::source;
+use super::sources::{section_anchors, source, PAPERS};
 use super::{ClaimResult, Kind, SeedVerdict};
 use std::fmt::Write as _;
+
+/// Width in CSS pixels of the report's text column (`report.html`'s body). Every figure is at most this
+/// wide ([`crate::plot::CHART_W`] is checked against it at compile time), so none is cut off or scaled
+/// down on a desktop browser.
+pub const COLUMN_PX: u32 = 860;
 
 /// A number for the report: `0` for zero, 4 decimals in [1e-3, 1e4), short scientific otherwise; `—`
 /// for NaN (a run that failed or did not apply).
@@ -78,12 +83,48 @@ fn base_detail(r: &ClaimResult) -> &str {
         .map_or(r.detail.as_str(), |p| p.detail.as_str())
 }
 
+/// The papers of `paper` (`[P2], [P1]`) as (name, arXiv link).
+fn paper_links(paper: &str) -> Vec<(&'static str, &'static str)> {
+    PAPERS
+        .iter()
+        .copied()
+        .filter(|(p, _)| paper.contains(p))
+        .collect()
+}
+
+/// The math.md links of `section` (`§4.1, §4.4`): (text, link relative to the report).
+fn section_links(section: &str, repo: &str) -> Vec<(String, String)> {
+    section_anchors(section)
+        .into_iter()
+        .map(|(s, anchor)| {
+            let link = match anchor {
+                Some(a) => format!("{repo}docs/math.md#{a}"),
+                None => format!("{repo}docs/math.md"),
+            };
+            (format!("math.md {s}"), link)
+        })
+        .collect()
+}
+
 fn source_md(r: &ClaimResult, repo: &str) -> String {
     match source(&r.id) {
-        Some(s) => format!(
-            "checks {} as formulated in [math.md {}]({repo}docs/math.md) · docs: [{}]({repo}{})",
-            s.paper, s.section, s.doc, s.doc
-        ),
+        Some(s) => {
+            let papers: Vec<String> = paper_links(s.paper)
+                .iter()
+                .map(|(p, url)| format!("[{}]({url})", p.trim_matches(['[', ']'])))
+                .collect();
+            let sections: Vec<String> = section_links(s.section, repo)
+                .iter()
+                .map(|(t, l)| format!("[{t}]({l})"))
+                .collect();
+            format!(
+                "checks {} as formulated in {} · docs: [{}]({repo}{})",
+                papers.join(", "),
+                sections.join(", "),
+                s.doc,
+                s.doc
+            )
+        }
         None => "source not recorded".into(),
     }
 }
@@ -183,8 +224,8 @@ pub fn html(
     let _ = write!(
         s,
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>nff verify</title><style>\
-         body{{font-family:sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}}\
-         table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}\
+         body{{font-family:sans-serif;max-width:{COLUMN_PX}px;margin:2em auto;padding:0 1em;color:#222}}\
+         table{{border-collapse:collapse;max-width:100%}}details{{overflow-x:auto}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}\
          .pass{{color:#1a7f37}}.fail{{color:#cf222e;font-weight:bold}}.na{{color:#777}}\
          section{{margin-top:2.5em}}.src{{color:#555}}.meaning{{background:#fff4f4;border-left:4px solid #cf222e;padding:0.5em 1em}}\
          svg{{max-width:100%;height:auto;display:block}}details{{margin:0.5em 0}}\
@@ -224,13 +265,23 @@ pub fn html(
             ("fail", "FAIL")
         };
         let src = match source(&r.id) {
-            Some(x) => format!(
-                "Checks {} as formulated in <a href=\"{repo}docs/math.md\">math.md {}</a> · docs: <a href=\"{repo}{}\">{}</a>",
-                esc(x.paper),
-                esc(x.section),
-                x.doc,
-                x.doc
-            ),
+            Some(x) => {
+                let papers: Vec<String> = paper_links(x.paper)
+                    .iter()
+                    .map(|(p, url)| format!("<a href=\"{url}\">{}</a>", esc(p)))
+                    .collect();
+                let sections: Vec<String> = section_links(x.section, repo)
+                    .iter()
+                    .map(|(t, l)| format!("<a href=\"{}\">{}</a>", esc(l), esc(t)))
+                    .collect();
+                format!(
+                    "Checks {} as formulated in {} · docs: <a href=\"{repo}{}\">{}</a>",
+                    papers.join(", "),
+                    sections.join(", "),
+                    x.doc,
+                    x.doc
+                )
+            }
             None => "source not recorded".into(),
         };
         let _ = write!(

@@ -60,6 +60,57 @@ pub fn source(id: &str) -> Option<Source> {
     })
 }
 
+/// math.md, compiled in: the report links each claim's sections by their headings' anchors.
+pub const MATH: &str = include_str!("../../../docs/math.md");
+
+/// The papers of math.md's references and their arXiv pages.
+pub const PAPERS: [(&str, &str); 3] = [
+    ("[P1]", "https://arxiv.org/abs/1911.07626"),
+    ("[P2]", "https://arxiv.org/abs/2007.01452"),
+    ("[P3]", "https://arxiv.org/abs/1910.11508"),
+];
+
+/// The anchor GitHub (and most Markdown renderers) give a heading: lower case, letters, digits, `-` and
+/// `_` kept, spaces turned into `-`, everything else dropped (`4.4 Optimality conditions [derived]` →
+/// `44-optimality-conditions-derived`).
+pub fn heading_anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The sections of a claim's `section` field (`§4.1, §4.4`) with the anchors of their headings in
+/// math.md (`("§4.1", "41-two-level-networks-p3-derived")`); a section without a heading has no anchor.
+pub fn section_anchors(sections: &str) -> Vec<(String, Option<String>)> {
+    sections
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let number = s.trim_start_matches('§');
+            // "## 5. Title" for a chapter, "### 4.4 Title" for a section.
+            let anchor = MATH.lines().find_map(|l| {
+                let text = l.trim_start_matches('#');
+                if text.len() == l.len() {
+                    return None;
+                }
+                let text = text.trim_start();
+                text.strip_prefix(number)
+                    .filter(|r| r.starts_with(". ") || r.starts_with(' '))
+                    .map(|_| heading_anchor(text))
+            });
+            (s, anchor)
+        })
+        .collect()
+}
+
 impl Source {
     /// The docs page's "A failure would mean" paragraph, without its heading.
     pub fn failure_meaning(&self) -> Option<&'static str> {
@@ -74,6 +125,35 @@ impl Source {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn section_anchors_are_the_headings_of_math_md() {
+        assert_eq!(
+            heading_anchor("4.4 Optimality conditions and \"effective features\" [derived]"),
+            "44-optimality-conditions-and-effective-features-derived"
+        );
+        let a = section_anchors("§4.1, §5");
+        assert_eq!(a.len(), 2);
+        assert!(
+            a[0].1.as_deref().is_some_and(|x| x.starts_with("41-")),
+            "{a:?}"
+        );
+        assert!(
+            a[1].1.as_deref().is_some_and(|x| x.starts_with("5-")),
+            "{a:?}"
+        );
+        assert_eq!(section_anchors("§9.9")[0].1, None);
+        for c in super::super::registry() {
+            let s = source(c.info.id).unwrap();
+            for (sec, anchor) in section_anchors(s.section) {
+                assert!(
+                    anchor.is_some(),
+                    "{}: {sec} has no heading in math.md",
+                    c.info.id
+                );
+            }
+        }
+    }
 
     #[test]
     fn every_registered_claim_has_a_source_and_a_failure_paragraph() {
