@@ -61,9 +61,11 @@ fn log_ticks(lo: f64, hi: f64) -> (Vec<f64>, Vec<f64>) {
     (bold, light)
 }
 
-/// Legend row height and font size.
+/// Legend row height and font size (also the axis descriptions').
 const LEGEND_ROW: u32 = 18;
 const LEGEND_FONT: u32 = 13;
+/// Tick label font size (plotters' default, about 10 px, is hard to read at the report's size).
+const TICK_FONT: u32 = 12;
 
 /// Marker shapes, cycled together with the colors (series `i` gets shape `i % 4`), so that series stay
 /// distinguishable beyond the palette and in grey.
@@ -387,6 +389,8 @@ impl LinePlot {
                         .y_label_formatter(&fmt_y)
                         .x_labels(10)
                         .y_labels(10)
+                        .label_style(("sans-serif", TICK_FONT))
+                        .axis_desc_style(("sans-serif", LEGEND_FONT))
                         .light_line_style(RGBColor(242, 242, 242))
                         .draw()
                         .map_err(plot_err)?;

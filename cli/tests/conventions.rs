@@ -374,3 +374,71 @@ fn names_in_summary_json_are_the_command_lines() {
         "{text}"
     );
 }
+
+/// On a terminal, `verify`'s progress clock keeps running while one claim holds the main thread (a
+/// ticker redraws it); the outputs are the same bytes as without a terminal. The terminal is the one
+/// `script(1)` provides; without `script` the test says so and checks nothing.
+#[test]
+fn the_verify_clock_ticks_during_a_long_claim_on_a_terminal() {
+    let script = Command::new("script").arg("--version").output();
+    if !script.is_ok_and(|o| o.status.success()) {
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "notice: the progress-clock test skipped: script(1) is not installed"
+        );
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let (tty_out, plain_out) = (d.path().join("tty"), d.path().join("plain"));
+    // C2 alone takes several seconds at the quick size on 5 seed pairs.
+    let args = "verify --quick --only C2 --threads 1";
+    let line = format!(
+        "{} {args} --out {}",
+        env!("CARGO_BIN_EXE_nff"),
+        tty_out.display()
+    );
+    let o = Command::new("script")
+        .args(["-qefc", &line, "/dev/null"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    let screen = String::from_utf8_lossy(&o.stdout).to_string();
+    // The elapsed-time stamps the bar showed: [00:00:00], [00:00:01], …
+    let mut stamps: Vec<&str> = screen
+        .match_indices("[00:00:")
+        .map(|(i, _)| &screen[i..(i + 10).min(screen.len())])
+        .collect();
+    stamps.sort();
+    stamps.dedup();
+    let took = json(&tty_out.join("summary.json"))["wall_seconds"]
+        .as_f64()
+        .unwrap();
+    if took >= 4.0 {
+        assert!(
+            stamps.len() >= 4,
+            "the clock showed only {stamps:?} during a {took:.1} s claim:\n{screen}"
+        );
+    } else {
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "notice: the progress clock was not checked: C2 took only {took:.1} s (needs ≥ 4 s)"
+        );
+    }
+    let mut plain: Vec<&str> = args.split(' ').collect();
+    plain.extend(["--out", s(&plain_out)]);
+    let o = ok(&plain);
+    assert!(
+        o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for file in ["claims.json", "report.md", "report.html", "C2.svg"] {
+        assert_eq!(
+            std::fs::read(tty_out.join(file)).unwrap(),
+            std::fs::read(plain_out.join(file)).unwrap(),
+            "{file} differs between a run on a terminal and one without"
+        );
+    }
+}

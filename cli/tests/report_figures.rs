@@ -107,6 +107,11 @@ fn is_linear(pos: &[f64], values: &[f64]) -> bool {
     misfit(values) <= misfit(&logs)
 }
 
+/// An axis of a figure: (panel, "x axis" or "y axis", the pixel coordinate its labels share).
+type AxisKey = (usize, String, String);
+/// A tick label: (pixel position along the axis, value, text).
+type Tick = (f64, f64, String);
+
 /// Problems of one SVG document: too wide, or a tick label that is rounding noise.
 fn figure_problems(name: &str, svg: &str) -> Vec<String> {
     let mut problems = Vec::new();
@@ -130,8 +135,7 @@ fn figure_problems(name: &str, svg: &str) -> Vec<String> {
             Some((t, v))
         })
         .collect();
-    let mut axes: std::collections::BTreeMap<(usize, String, String), Vec<(f64, f64, String)>> =
-        Default::default();
+    let mut axes: std::collections::BTreeMap<AxisKey, Vec<Tick>> = Default::default();
     for (t, v) in &numeric {
         let px = |s: &str| s.parse::<f64>().unwrap_or(0.0);
         if t.anchor == "end" {

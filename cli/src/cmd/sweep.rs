@@ -249,6 +249,8 @@ pub fn run(args: &SweepArgs) -> Result<()> {
         let mut summary = ctx.summary_header("sweep");
         summary["config"] = serde_json::to_value(&config)?;
         summary["data"] = data_s.into();
+        summary["n"] = file.report.n.into();
+        summary["d"] = file.report.d.into();
         summary["run"] = run;
         summary["jobs"] = file.report.jobs.len().into();
         out.write_json("summary.json", &summary)?;
@@ -383,6 +385,8 @@ fn write_report(
     let mut summary = ctx.summary_header("sweep");
     summary["config"] = serde_json::to_value(&report.config)?;
     summary["data"] = data.into();
+    summary["n"] = report.n.into();
+    summary["d"] = report.d.into();
     summary["run"] = run;
     summary["per_width"] = serde_json::to_value(&report.per_width)?;
     summary["slope_yhat"] = serde_json::to_value(report.slope_yhat)?;
