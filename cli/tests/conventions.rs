@@ -154,12 +154,7 @@ fn every_command_has_the_same_default_data() {
         "--out",
         s(&p("flow")),
     ]);
-    let flow = json(&p("flow/summary.json"));
-    let text = flow.to_string();
-    assert!(
-        text.contains(&format!("\"n\":{N}")) && text.contains(&format!("\"d\":{D}")),
-        "flow's summary.json does not record N = {N}, d = {D}: {text}"
-    );
+    records_default_data("flow", &p("flow/summary.json"));
     ok(&[
         "convex",
         "--gaussian",
@@ -168,11 +163,7 @@ fn every_command_has_the_same_default_data() {
         "--out",
         s(&p("convex")),
     ]);
-    let convex = json(&p("convex/summary.json")).to_string();
-    assert!(
-        convex.contains(&format!("\"n\":{N}")) && convex.contains(&format!("\"d\":{D}")),
-        "convex's summary.json does not record N = {N}, d = {D}: {convex}"
-    );
+    records_default_data("convex", &p("convex/summary.json"));
     ok(&[
         "sweep",
         "--widths",
@@ -187,10 +178,17 @@ fn every_command_has_the_same_default_data() {
         "--out",
         s(&p("sweep")),
     ]);
-    let sweep = json(&p("sweep/summary.json")).to_string();
+    records_default_data("sweep", &p("sweep/summary.json"));
+}
+
+/// `cmd`'s summary.json records the default N and d somewhere (flow, convex and sweep nest them
+/// differently).
+fn records_default_data(cmd: &str, summary: &std::path::Path) {
+    use nff_cli::defaults::{D, N};
+    let text = json(summary).to_string();
     assert!(
-        sweep.contains(&format!("\"n\":{N}")) && sweep.contains(&format!("\"d\":{D}")),
-        "sweep's summary.json does not record N = {N}, d = {D}: {sweep}"
+        text.contains(&format!("\"n\":{N}")) && text.contains(&format!("\"d\":{D}")),
+        "{cmd}'s summary.json does not record N = {N}, d = {D}: {text}"
     );
 }
 
