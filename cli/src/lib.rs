@@ -16,6 +16,7 @@
 //! would make the two crates depend on each other. Depend on `nff-cli` directly to run claims.
 pub mod cmd;
 pub mod common;
+pub mod heldout;
 pub mod output;
 pub mod plot;
 pub mod setup;
