@@ -224,7 +224,7 @@ fn held_out_figures_equal_an_independent_numpy_forward_pass() {
             "file",
         ],
     );
-    for (name, loss, _) in &runs {
+    for (name, _, _) in &runs {
         let s = json(&d.join(name).join("summary.json"));
         assert!(s["final"]["test_risk"].as_f64().unwrap().is_finite());
         let traj = std::fs::read_to_string(d.join(name).join("trajectory.csv")).unwrap();
