@@ -7,14 +7,20 @@
 //! other; on a noisy machine this interleaved form is the steadier ratio.
 //!
 //! ```text
-//! cargo run --release --example step_vs_gemm -- [threads = 2] [rounds = 21] [m = 2048] [N = 64] [L = 4]
+//! cargo run --release --example step_vs_gemm -- [threads = 2] [rounds = 21] [m = 2048] [N = 64] [L = 4] [data = sine]
 //! ```
+//!
+//! `data` is a built-in name: `sine` (the default, d = 3) or a real data set, e.g. `breast-cancer` (d = 30,
+//! its first N points, standardized with their own mean and standard deviation as a held-out run's
+//! training part is): `-- 2 21 2048 512 4 breast-cancer` times the step of issue 15 at N = 512.
 mod common;
 use common::{arg, median};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
+use nff::core::data::BuiltinDataset;
 use nff::core::init::{init_network, Init};
 use nff::core::network::Workspace;
+use nff::core::split::Standardizer;
 use nff::core::{Activation, Arch, Dataset, Loss, Problem, Regularizer, Shape};
 use std::time::Instant;
 
@@ -30,11 +36,26 @@ fn main() {
         .num_threads(threads.max(1))
         .build()
         .expect("thread pool");
+    let kind: BuiltinDataset = std::env::args()
+        .nth(6)
+        .unwrap_or_else(|| "sine".into())
+        .parse()
+        .expect("a built-in data set name");
+    let d = kind.full_size().map_or(3, |(_, d)| d);
+    let raw = Dataset::builtin(kind, n, d, 1).expect("data");
+    // A real data set's raw columns differ in scale by 10^4: standardized, as a held-out run trains on it.
+    let data = if kind.is_real() {
+        Standardizer::fit(&raw, false)
+            .apply(&raw)
+            .expect("standardize")
+    } else {
+        raw
+    };
     let archs = [Arch::Dnn, Arch::ResNet];
     let mut setups = Vec::new();
     for arch in archs {
-        let data = Dataset::builtin(nff::core::data::BuiltinDataset::Sine, n, 3, 1).expect("data");
-        let shape = Shape::new(arch, 3, m, depth).expect("shape");
+        let data = data.clone();
+        let shape = Shape::new(arch, d, m, depth).expect("shape");
         let (net, _) = init_network(shape, &data, Activation::Tanh, &Init::iid(), 1).expect("init");
         let problem = Problem::new(
             data,
@@ -72,7 +93,7 @@ fn main() {
     let gemm = median(times[0].clone());
     let gemm_rate = 2.0 * (m as f64).powi(3) / gemm;
     println!(
-        "m = {m}, N = {n}, L = {depth}, {threads} thread(s), median of {rounds} interleaved rounds"
+        "data {kind} (d = {d}), m = {m}, N = {n}, L = {depth}, {threads} thread(s), median of {rounds} interleaved rounds"
     );
     println!(
         "square GEMM n = {m}: {:.1} ms, {:.1} GFLOP/s",

@@ -17,6 +17,7 @@
 pub mod cmd;
 pub mod common;
 pub mod defaults;
+pub mod heldout;
 pub mod output;
 pub mod plot;
 pub mod setup;

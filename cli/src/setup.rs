@@ -1,10 +1,12 @@
 //! Building problems and networks from command-line options: data, activation, loss, regularizer,
 //! architecture and initialization (shared by `train`, `flow`, `sweep`).
 use crate::common::{check_range, pick};
+use crate::heldout::{HeldOutSpec, Standardize};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use nff_core::data::DataSpec;
 use nff_core::init::{init_network, Init};
+use nff_core::split::HeldOut;
 use nff_core::{Activation, Arch, Dataset, Loss, Network, Problem, Regularizer, Shape};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -53,13 +55,14 @@ pub struct ModelArgs {
 /// The data options shared by every command that builds a dataset.
 #[derive(Args, Debug, Clone, Default)]
 pub struct DataOpts {
-    /// Data: builtin:sine|teacher|spirals|parity, or a .npz/.csv file.
+    /// Data: builtin:sine|teacher|spirals|parity (generated), builtin:breast-cancer|diabetes (real, shipped),
+    /// or a .npz/.csv file.
     #[arg(long)]
     pub data: Option<String>,
-    /// Number of points N of a built-in dataset.
+    /// Number of points N of a built-in dataset (real data sets: the first N, default all).
     #[arg(long = "n")]
     pub n: Option<usize>,
-    /// Input dimension d of a built-in dataset.
+    /// Input dimension d of a built-in dataset (real data sets: omit, or their own d).
     #[arg(long = "d")]
     pub d: Option<usize>,
     /// Append a constant-1 bias column to X.
@@ -84,13 +87,32 @@ impl DataOpts {
     }
 
     /// Load the data (default [`crate::defaults::DATA`] with N = [`crate::defaults::N`], d =
-    /// [`crate::defaults::D`], the same for every command).
+    /// [`crate::defaults::D`], the same for every command; a real data set defaults to all its points
+    /// and its own d).
     pub fn load(&self, cfg: &toml::Table, seed: u64) -> Result<LoadedData> {
-        use crate::defaults::{D as default_d, N as default_n};
+        let raw = self.load_raw(cfg, seed)?;
+        Ok(LoadedData {
+            data: if raw.bias {
+                raw.data.with_bias()
+            } else {
+                raw.data
+            },
+            ..raw
+        })
+    }
+
+    /// [`DataOpts::load`] without appending the bias column (`bias` says whether it is asked for):
+    /// held-out runs standardize first and append it after.
+    pub fn load_raw(&self, cfg: &toml::Table, seed: u64) -> Result<LoadedData> {
+        use crate::defaults::{D as DEFAULT_D, N as DEFAULT_N};
         let spec_s = self
             .spec_flag(cfg)?
             .unwrap_or_else(|| crate::defaults::DATA.into());
         let spec: DataSpec = parse(&spec_s)?;
+        let (default_n, default_d) = match &spec {
+            DataSpec::Builtin(b) => b.full_size().unwrap_or((DEFAULT_N, DEFAULT_D)),
+            _ => (DEFAULT_N, DEFAULT_D),
+        };
         let n: usize = pick(self.n, cfg, "n", default_n)?;
         let d: usize = pick(self.d, cfg, "d", default_d)?;
         if matches!(spec, DataSpec::Builtin(_)) && (n == 0 || d == 0) {
@@ -105,7 +127,7 @@ impl DataOpts {
                 3.0 * n as f64 * (d as f64 + 2.0),
             )?;
         }
-        let data = Dataset::load(&spec, n, d, seed, bias)
+        let data = Dataset::load(&spec, n, d, seed, false)
             .with_context(|| format!("loading data {spec_s}"))?;
         Ok(LoadedData {
             data,
@@ -183,6 +205,8 @@ pub struct Model {
     pub net: Network,
     /// The resolved configuration.
     pub config: ModelConfig,
+    /// The held-out parts (`--split`, `--test-data`); the problem's data are the training part.
+    pub held_out: Option<HeldOut>,
 }
 
 fn parse<T: std::str::FromStr<Err = nff_core::CoreError>>(s: &str) -> Result<T> {
@@ -192,8 +216,23 @@ fn parse<T: std::str::FromStr<Err = nff_core::CoreError>>(s: &str) -> Result<T> 
 impl ModelArgs {
     /// Resolve against the config table and build the problem and the initial network.
     pub fn build(&self, cfg: &toml::Table, seed: u64, footprint: Footprint) -> Result<Model> {
+        self.build_held_out(cfg, seed, footprint, None)
+    }
+
+    /// [`ModelArgs::build`] with held-out parts: the data are split (or a test file read) and standardized
+    /// with the training part's statistics before the problem and the initialization see them.
+    pub fn build_held_out(
+        &self,
+        cfg: &toml::Table,
+        seed: u64,
+        footprint: Footprint,
+        held_out: Option<&(HeldOutSpec, Standardize)>,
+    ) -> Result<Model> {
         let init_s: String = pick(self.init.clone(), cfg, "init", crate::defaults::INIT.into())?;
         if init_s.to_ascii_lowercase().ends_with(".npz") {
+            if held_out.is_some() {
+                bail!("--split and --test-data need --data, found a state file --init {init_s} (its data are fixed; train on the data it was made from)");
+            }
             return self.build_from_state(cfg, &init_s, footprint);
         }
         let activation: Activation = parse(&pick(
@@ -226,7 +265,14 @@ impl ModelArgs {
             data,
             spec: data_s,
             bias,
-        } = self.data.load(cfg, seed)?;
+        } = self.data.load_raw(cfg, seed)?;
+        let (data, held) = match held_out {
+            Some((spec, st)) => {
+                let held = crate::heldout::make_parts(&data, spec, *st, loss, seed, bias)?;
+                (held.train.clone(), Some(held))
+            }
+            None => (if bias { data.with_bias() } else { data }, None),
+        };
         let init: Init = parse(&init_s)?;
         if width >= 1 && depth >= 1 {
             footprint.check(data.n(), data.d(), width, depth)?;
@@ -252,6 +298,7 @@ impl ModelArgs {
                 bias,
                 init_ridge: report.max_ridge(),
             },
+            held_out: held,
         })
     }
 
@@ -424,13 +471,14 @@ impl ModelArgs {
                     bias: false,
                     init_ridge: 0.0,
                 },
+                held_out: None,
             })
         }
     }
 }
 
 /// A regularizer in the words of the options: `l2 with --lambda 0.001`, `group with --lambda 0.01, --q 2`.
-fn describe_reg(r: Regularizer) -> String {
+pub(crate) fn describe_reg(r: Regularizer) -> String {
     use crate::common::fmt_num;
     match r {
         Regularizer::None => "no regularizer (l2 with --lambda 0)".into(),

@@ -3,7 +3,8 @@
 //! # Where data come from
 //! A [`DataSpec`] is what the command line's `--data` argument names:
 //! - `builtin:NAME` — a generated [`BuiltinDataset`] (`sine`, `teacher`, `spirals`, `parity`) with
-//!   $N$ points in dimension $d$ drawn from the seeded stream `rng(seed, "data")`;
+//!   $N$ points in dimension $d$ drawn from the seeded stream `rng(seed, "data")`, or one of the real
+//!   data sets compiled into nff (`breast-cancer`, `diabetes`; see [`real`] and `core/data/README.md`);
 //! - a path ending in `.npz` — arrays `X` $(N, d)$ and `y` $(N,)$ (a state file works too: its other
 //!   arrays are ignored), see [`crate::io`];
 //! - a path ending in `.csv` — one point per line, inputs then the target in the last column, see
@@ -38,6 +39,8 @@ use rand::Rng as _;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+
+mod real;
 
 /// A dataset: inputs $X$ (one row per point) and scalar targets $y$.
 #[derive(Clone, Debug)]
@@ -130,7 +133,8 @@ pub const TEACHER_DEPTH: usize = 3;
 /// Standard deviation of the extra coordinates ($x_3..x_d$) of the `spirals` dataset.
 pub const SPIRALS_NOISE: f64 = 0.05;
 
-/// The built-in datasets, selected by name (`sine`, `teacher`, `spirals`, `parity`).
+/// The built-in datasets, selected by name: the generators `sine`, `teacher`, `spirals`, `parity` and
+/// the real data sets `breast-cancer`, `diabetes` (module [`real`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BuiltinDataset {
     /// $x \sim \mathcal N(0, I_d/d)$, $y = \sin(3x_1) + \frac12$.
@@ -142,11 +146,22 @@ pub enum BuiltinDataset {
     Spirals,
     /// $x$ uniform on $\{-1,+1\}^d/\sqrt d$, $y = \prod_k \operatorname{sign}(x_k)$.
     Parity,
+    /// Breast Cancer Wisconsin (Diagnostic): 569 points, $d = 30$, $y = +1$ malignant, $-1$ benign.
+    BreastCancer,
+    /// The diabetes data of Efron et al. (2004): 442 points, $d = 10$ raw inputs, $y$ in 25..346.
+    Diabetes,
 }
 
 impl BuiltinDataset {
     /// All built-ins, in the order of their names.
-    pub const ALL: [BuiltinDataset; 4] = [Self::Sine, Self::Teacher, Self::Spirals, Self::Parity];
+    pub const ALL: [BuiltinDataset; 6] = [
+        Self::Sine,
+        Self::Teacher,
+        Self::Spirals,
+        Self::Parity,
+        Self::BreastCancer,
+        Self::Diabetes,
+    ];
 
     /// The name used on the command line (`builtin:NAME`).
     pub fn name(self) -> &'static str {
@@ -155,12 +170,24 @@ impl BuiltinDataset {
             Self::Teacher => "teacher",
             Self::Spirals => "spirals",
             Self::Parity => "parity",
+            Self::BreastCancer => "breast-cancer",
+            Self::Diabetes => "diabetes",
         }
+    }
+
+    /// For a real data set, its full size $(N, d)$; `None` for a generator (any $N$, $d$).
+    pub fn full_size(self) -> Option<(usize, usize)> {
+        real::full_size(self)
+    }
+
+    /// Whether this is a real data set (fixed points, no seed) rather than a generator.
+    pub fn is_real(self) -> bool {
+        self.full_size().is_some()
     }
 
     /// Whether the targets are labels in $\{-1, +1\}$ (suitable for the logistic loss).
     pub fn has_pm1_labels(self) -> bool {
-        matches!(self, Self::Spirals | Self::Parity)
+        matches!(self, Self::Spirals | Self::Parity | Self::BreastCancer)
     }
 
     /// The smallest input dimension this generator accepts.
@@ -172,7 +199,13 @@ impl BuiltinDataset {
     }
 
     /// Generate `n` points in dimension `d` from `rng(seed, "data")` (see the [module docs](self)).
+    ///
+    /// A real data set ignores `seed`, takes its first `n` points (`n` at most its size) and needs `d`
+    /// equal to its dimension; anything else is an error naming the data set's size.
     pub fn generate(self, n: usize, d: usize, seed: u64) -> Result<Dataset> {
+        if self.is_real() {
+            return real::load(self, n, d);
+        }
         if n == 0 {
             return Err(CoreError::invalid(
                 format!("number of points N of builtin:{}", self.name()),
@@ -202,6 +235,7 @@ impl BuiltinDataset {
             }
             Self::Spirals => spirals(&mut r, n, d),
             Self::Parity => parity(&mut r, n, d),
+            Self::BreastCancer | Self::Diabetes => unreachable!("handled above"),
         };
         Dataset::new(x, y)
     }
@@ -227,8 +261,8 @@ impl FromStr for BuiltinDataset {
     }
 }
 
-/// "sine, teacher, spirals, parity".
-fn builtin_names() -> String {
+/// "sine, teacher, spirals, parity, breast-cancer, diabetes".
+pub fn builtin_names() -> String {
     BuiltinDataset::ALL
         .iter()
         .map(|b| b.name())
@@ -399,7 +433,10 @@ mod tests {
         }
         let e = "circles".parse::<BuiltinDataset>().unwrap_err().to_string();
         assert!(e.contains("circles"), "{e}");
-        assert!(e.contains("sine, teacher, spirals, parity"), "{e}");
+        assert!(
+            e.contains("sine, teacher, spirals, parity, breast-cancer, diabetes"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -452,5 +489,41 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("N >= 1") && e.contains("N = 0"), "{e}");
+    }
+
+    #[test]
+    fn real_data_sets_load_with_their_sizes_and_labels() {
+        let bc = Dataset::builtin(BuiltinDataset::BreastCancer, 569, 30, 0).unwrap();
+        assert_eq!((bc.n(), bc.d()), (569, 30));
+        assert_eq!(bc.y.iter().filter(|&&y| y == 1.0).count(), 212);
+        assert_eq!(bc.y.iter().filter(|&&y| y == -1.0).count(), 357);
+        // First line of the file: 17.99,10.38,...,0.1189,0 (scikit-learn's 0 = malignant).
+        assert_eq!((bc.x[(0, 0)], bc.x[(0, 29)], bc.y[0]), (17.99, 0.1189, 1.0));
+        let dia = Dataset::builtin(BuiltinDataset::Diabetes, 442, 10, 7).unwrap();
+        assert_eq!((dia.n(), dia.d()), (442, 10));
+        assert_eq!(
+            (dia.x[(0, 0)], dia.x[(0, 9)], dia.y[0]),
+            (59.0, 87.0, 151.0)
+        );
+        let lo = dia.y.iter().cloned().fold(f64::INFINITY, f64::min);
+        let hi = dia.y.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        assert_eq!((lo, hi), (25.0, 346.0));
+        // --n takes the first points; the seed does not matter.
+        let head = Dataset::builtin(BuiltinDataset::Diabetes, 5, 10, 1).unwrap();
+        assert_eq!(head.y, dia.y[..5].to_vec());
+        assert!(BuiltinDataset::BreastCancer.has_pm1_labels());
+        assert!(!BuiltinDataset::Diabetes.has_pm1_labels());
+    }
+
+    #[test]
+    fn real_data_sets_reject_other_sizes() {
+        let e = Dataset::builtin(BuiltinDataset::Diabetes, 5000, 10, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("N <= 442") && e.contains("N = 5000"), "{e}");
+        let e = Dataset::builtin(BuiltinDataset::BreastCancer, 10, 3, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("d = 30") && e.contains("d = 3"), "{e}");
     }
 }

@@ -831,6 +831,11 @@ pub fn load_data_csv(path: impl AsRef<Path>) -> Result<Dataset> {
     let path = path.as_ref();
     let text =
         fs::read_to_string(path).map_err(|e| CoreError::file(path, format!("cannot read: {e}")))?;
+    parse_data_csv(&text, path)
+}
+
+/// [`load_data_csv`] on text already read; `path` names the origin in errors.
+pub fn parse_data_csv(text: &str, path: &Path) -> Result<Dataset> {
     let err =
         |line: usize, message: String| CoreError::file(path, format!("line {line}: {message}"));
     let mut width: Option<(usize, usize)> = None; // (columns, line that set it)

@@ -57,6 +57,19 @@ impl Loss {
         }
     }
 
+    /// $\partial_1^2\phi(\hat y, y)$: 1 for the squared loss, $\sigma(-y\hat y)\,\sigma(y\hat y)$ for the
+    /// logistic loss with $y = \pm1$ (Newton steps of the exact output fits, [`crate::baseline`]).
+    #[inline]
+    pub fn second_deriv(self, yhat: f64, y: f64) -> f64 {
+        match self {
+            Self::Squared => 1.0,
+            Self::Logistic => {
+                let s = -self.deriv(yhat, y) * y; // sigma(-y yhat)
+                s * (1.0 - s) * y * y
+            }
+        }
+    }
+
     /// The risk $\frac1N\sum_i \phi(\hat y^i, y^i)$.
     pub fn risk(self, yhat: &[f64], y: &[f64]) -> f64 {
         debug_assert_eq!(yhat.len(), y.len());
@@ -119,6 +132,15 @@ mod tests {
             let e = 1e-6;
             let fd = (l.value(a + e, y) - l.value(a - e, y)) / (2.0 * e);
             prop_assert!((fd - l.deriv(a, y)).abs() < 1e-7);
+        }
+
+        #[test]
+        fn second_derivative_matches_finite_difference(a in -5.0f64..5.0, y in -2.0f64..2.0, k in 0usize..2) {
+            let l = Loss::ALL[k];
+            let y = if l == Loss::Logistic { y.signum() } else { y };
+            let e = 1e-5;
+            let fd = (l.deriv(a + e, y) - l.deriv(a - e, y)) / (2.0 * e);
+            prop_assert!((fd - l.second_deriv(a, y)).abs() < 1e-8);
         }
 
         #[test]

@@ -561,6 +561,11 @@ impl Problem {
         })
     }
 
+    /// The same activation, loss and regularizer on other data (held-out evaluation, [`crate::split`]).
+    pub fn on_data(&self, data: Dataset) -> Result<Self> {
+        Self::new(data, self.activation, self.loss, self.reg)
+    }
+
     /// Number of data points $N$.
     pub fn n(&self) -> usize {
         self.data.y.len()

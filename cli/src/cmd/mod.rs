@@ -4,4 +4,5 @@ pub mod data;
 pub mod flow;
 pub mod sweep;
 pub mod train;
+pub mod train_exact;
 pub mod verify;
