@@ -43,7 +43,14 @@ pub mod train {
     pub const STEPS: u64 = 1000;
     /// Output directory.
     pub const OUT: &str = "out/train";
+    /// `--freeze`: train every layer.
+    pub const FREEZE: &str = "none";
+    /// `--regime`: the network itself, not its linearization.
+    pub const REGIME: &str = "mean-field";
 }
+
+/// `--standardize` of the commands with held-out parts (`--split`, `--test-data`).
+pub const STANDARDIZE: &str = "all";
 
 /// Trajectory rows of `train` and `flow` when `--record-every` is not given: about this many.
 pub const TRAJECTORY_ROWS: u64 = 500;
@@ -184,6 +191,9 @@ pub fn shown(command: &str, long: &str) -> Option<String> {
         ("sweep", "integrator") => s(sweep::INTEGRATOR),
         ("sweep", "dt") => Some(num(sweep::DT)),
         ("sweep", "samples") => s(sweep::SAMPLES),
+        ("train", "freeze") => s(train::FREEZE),
+        ("train", "regime") => s(train::REGIME),
+        (_, "standardize") => s(STANDARDIZE),
         ("convex", "problem") => s(convex::PROBLEM),
         ("convex", "radius") => Some(num(convex::RADIUS)),
         ("convex", "gaussian") => Some(format!(
@@ -235,6 +245,9 @@ pub const NOT_DEFAULTED: &[&str] = &[
     "shard",
     "merge",
     "sbatch",
+    "split",
+    "test-data",
+    "ridge-grid",
 ];
 
 /// `help` with the default of `--long` of `nff command` appended as ` [default: …]` (unchanged when

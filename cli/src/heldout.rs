@@ -60,11 +60,11 @@ impl HeldOutArgs {
         let split: Option<String> = self.split.clone().or(cfg_get(cfg, "split")?);
         let test: Option<String> = self.test_data.clone().or(cfg_get(cfg, "test_data")?);
         let st_s: Option<String> = self.standardize.clone().or(cfg_get(cfg, "standardize")?);
-        let st = match st_s.as_deref() {
-            None | Some("all") => Standardize::All,
-            Some("inputs") => Standardize::Inputs,
-            Some("none") => Standardize::None,
-            Some(o) => bail!("unknown --standardize '{o}': expected one of all, inputs, none"),
+        let st = match st_s.as_deref().unwrap_or(crate::defaults::STANDARDIZE) {
+            "all" => Standardize::All,
+            "inputs" => Standardize::Inputs,
+            "none" => Standardize::None,
+            o => bail!("unknown --standardize '{o}': expected one of all, inputs, none"),
         };
         let spec = match (split, test) {
             (Some(_), Some(_)) => {

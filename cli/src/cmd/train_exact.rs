@@ -27,8 +27,18 @@ pub enum Mode {
 impl Mode {
     /// From `--freeze` and `--regime` (flags or config keys).
     pub fn resolve(args: &TrainArgs, cfg: &toml::Table, model: &Model) -> Result<Self> {
-        let freeze: String = pick(args.freeze.clone(), cfg, "freeze", "none".into())?;
-        let regime: String = pick(args.regime.clone(), cfg, "regime", "mean-field".into())?;
+        let freeze: String = pick(
+            args.freeze.clone(),
+            cfg,
+            "freeze",
+            crate::defaults::train::FREEZE.into(),
+        )?;
+        let regime: String = pick(
+            args.regime.clone(),
+            cfg,
+            "regime",
+            crate::defaults::train::REGIME.into(),
+        )?;
         let frozen = match freeze.as_str() {
             "none" => false,
             "hidden" => true,
@@ -118,7 +128,7 @@ pub fn run(
         args.common.out.clone(),
         cfg,
         "out",
-        PathBuf::from("out/train"),
+        PathBuf::from(crate::defaults::train::OUT),
     )?;
     let grid = ridge_grid(args.ridge_grid.clone(), cfg)?;
     let val = model.held_out.as_ref().and_then(|h| h.val.clone());
