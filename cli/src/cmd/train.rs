@@ -277,8 +277,11 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         ))
         .into());
     }
+    let test = last.held.map_or(String::new(), |h| {
+        format!(", test risk = {:.6e}", h.test_risk)
+    });
     let line = format!(
-        "trained {} (m = {}, L = {}) for {steps} steps: J = {:.6e}, risk = {:.6e}; wrote {}",
+        "trained {} (m = {}, L = {}) for {steps} steps: J = {:.6e}, risk = {:.6e}{test}; wrote {}",
         shape.arch,
         shape.m,
         shape.depth,
