@@ -21,7 +21,11 @@ fn builtins_are_reproducible_per_seed_and_differ_across_seeds() {
             let c = Dataset::builtin(kind, 30, d, 12).unwrap();
             let big = Dataset::builtin(kind, 45, d, 11).unwrap();
             assert_eq!((a.n(), a.d()), (30, d));
-            assert_eq!(bits(&a), bits(&c), "{kind}: a real data set changed with the seed");
+            assert_eq!(
+                bits(&a),
+                bits(&c),
+                "{kind}: a real data set changed with the seed"
+            );
             for i in 0..30 {
                 assert_eq!(a.y[i].to_bits(), big.y[i].to_bits(), "{kind}: y[{i}]");
             }

@@ -39,6 +39,7 @@ mod c21_first_layer;
 mod c22_rate_scaling;
 mod c23_usage_equalization;
 mod c24_noise_needed;
+mod c25_features_learned;
 mod deep_support;
 mod flow_support;
 mod two_level_support;
@@ -275,6 +276,7 @@ pub fn registry() -> Vec<Claim> {
         c22_rate_scaling::claim(),
         c23_usage_equalization::claim(),
         c24_noise_needed::claim(),
+        c25_features_learned::claim(),
     ]
 }
 

@@ -56,6 +56,7 @@ pub fn source(id: &str) -> Option<Source> {
         "C22" => source!("[P2]", "§2, §5", "C22.md"),
         "C23" => source!("[P1], [P3]", "§4.1, §4.4", "C23.md"),
         "C24" => source!("[P3]", "§4.1", "C24.md"),
+        "C25" => source!("[P1]", "§4.1", "C25.md"),
         _ => return None,
     })
 }
