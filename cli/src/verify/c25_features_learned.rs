@@ -146,11 +146,11 @@ fn inner(task: Task, arch: Arch, cfg: Config, data_seed: u64, init_seed: u64) ->
             Loss::Squared,
             Regularizer::None,
         )?;
-        for part in [&mut h.train, &mut h.test] {
+        let parts = std::iter::once(&mut h.train)
+            .chain(h.val.as_mut())
+            .chain(std::iter::once(&mut h.test));
+        for part in parts {
             part.y = plain.on_data(part.clone())?.predict(&teacher);
-        }
-        if let Some(v) = h.val.as_mut() {
-            v.y = plain.on_data(v.clone())?.predict(&teacher);
         }
     }
     let val = h.val.clone().expect("the split has a validation part");
@@ -264,12 +264,12 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
         let (mf, rf, lz) = (col(0), col(1), col(2));
         let avg = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
         means.push((
-            format!("{} {}", task.name(), arch_name(arch)),
+            format!("{} {}", task.name(), arch.name()),
             [avg(&mf), avg(&rf), avg(&lz)],
         ));
         let mut parts = Vec::new();
         for (b, den) in [("RF", &rf), ("lazy", &lz)] {
-            let stream = format!("C25/bootstrap/{}/{}/{b}", task.name(), arch_name(arch));
+            let stream = format!("C25/bootstrap/{}/{}/{b}", task.name(), arch.name());
             let (rho, [lo, hi]) = ratio_interval(&mf, den, boot_seed, &stream);
             let ok = match task {
                 Task::SingleIndex => {
@@ -288,7 +288,7 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
         lines.push(format!(
             "{} {}: test risk MF {:.4}, RF {:.4}, lazy {:.4}; {}",
             task.name(),
-            arch_name(arch),
+            arch.name(),
             avg(&mf),
             avg(&rf),
             avg(&lz),
@@ -308,14 +308,6 @@ fn run(ctx: &ClaimCtx) -> Result<Outcome> {
         ),
         figure: Some(figure),
     })
-}
-
-fn arch_name(arch: Arch) -> &'static str {
-    if arch == Arch::TwoLevel {
-        "two-level"
-    } else {
-        "resnet"
-    }
 }
 
 /// Mean test risk relative to random features' for every case: MF, RF (= 1) and lazy, one x per case.
